@@ -1,0 +1,50 @@
+# Developer entry points. Works from a fresh clone: `make test` builds .venv first.
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+DEBIAN_REDIS := /usr/bin/redis-server
+
+.PHONY: venv redis test lint fmt run bench clean
+
+venv: $(STAMP)
+
+# Re-installs whenever pyproject.toml is newer than the last install.
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install -e '.[dev]'
+	touch $(STAMP)
+
+redis:
+	@if command -v redis-server >/dev/null 2>&1 || [ -x $(DEBIAN_REDIS) ]; then \
+		:; \
+	elif [ "$$(id -u)" = 0 ]; then \
+		apt-get update && DEBIAN_FRONTEND=noninteractive apt-get install -y redis-server; \
+	else \
+		echo "redis-server is missing: install Debian's redis-server package (sudo apt-get install redis-server)" >&2; \
+		exit 1; \
+	fi
+
+test: venv redis
+	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+lint: venv
+	$(BIN)/ruff check .
+	$(BIN)/ruff format --check .
+	$(BIN)/mypy --strict utils
+	$(BIN)/mypy bot handler analysis
+
+fmt: venv
+	$(BIN)/ruff format .
+	$(BIN)/ruff check --fix .
+
+run: venv
+	$(BIN)/python -m bot
+
+bench: venv
+	$(BIN)/python -m pip install -e '.[dev,bench]'
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf build dist *.egg-info .mypy_cache .ruff_cache .pytest_cache
+	find . -path ./$(VENV) -prune -o -name __pycache__ -type d -exec rm -rf {} +

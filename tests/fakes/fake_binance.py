@@ -1,0 +1,371 @@
+"""A fake Binance REST server (spot ``/api/v3`` and futures ``/fapi``) on 127.0.0.1 for tests
+and benchmarks: clock-aligned rate-limit windows with weight headers, 429 then escalating 418
+bans, API-key and signature checks, timestamp windows, fault knobs and a request log.
+
+Weights, required parameters and security come from ``utils.binance.binance_constants``;
+limits live in ``fake_limits``, key checks in ``fake_signing``, market data and orders in
+``fake_market``/``fake_trading`` (routed by ``fake_routes``). Not a matching engine.
+Run by hand: ``python -m tests.fakes.fake_binance --port 8000``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import signal
+import sys
+import time
+from collections import Counter
+from dataclasses import dataclass
+from functools import partial
+from typing import TYPE_CHECKING, Any, Self
+from urllib.parse import parse_qsl
+
+import orjson
+from aiohttp import web
+
+from tests.fakes.fake_limits import MarketLimits
+from tests.fakes.fake_market import ApiError, Call, FakeMarket
+from tests.fakes.fake_routes import build_routes
+from tests.fakes.fake_signing import KeyRing, missing_param
+from tests.fakes.fake_trading import FakeTrading
+from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
+from utils.binance.binance_types import Endpoint, Market, PoolKind, RateWindow
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+    from decimal import Decimal
+
+__all__ = ("TEST_API_KEY", "TEST_API_SECRET", "FakeBinance", "RecordedRequest", "main")
+
+#: The HMAC pair of BINANCE.md §7's test vector; the fake knows it unless told other keys.
+TEST_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
+TEST_API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"  # noqa: S105 - public doc vector
+
+_JSON = "application/json;charset=UTF-8"
+_FUTURES_PREFIXES = ("/fapi/", "/futures/")
+_5XX = {408: (-1007, "Timeout waiting for response from backend server. Send status unknown;"
+                     " execution status unknown."),
+        503: (-1001, "Service Unavailable.")}
+_INTERNAL = (-1001, "Internal error; unable to process your request. Please try again.")
+
+
+@dataclass(frozen=True, slots=True)
+class RecordedRequest:
+    """One request as the fake saw it; ``status`` 0 when it was never answered.
+
+    ``signed`` says the request carried a signature; ``weight`` is what it was charged.
+    """
+
+    t: float
+    market: Market
+    key: str
+    params: dict[str, str]
+    status: int
+    weight: int
+    window: int
+    api_key: str | None
+    signed: bool
+
+
+@dataclass(slots=True)
+class _Knob:
+    kind: str  # fail | reset | hang | accept_then_hang
+    left: int
+    key: str | None
+    status: int = 503
+
+
+@dataclass(slots=True)
+class _Req:
+    """What the request path carries from arrival to the record."""
+
+    now: float
+    limits: MarketLimits
+    key: str
+    params: dict[str, str]
+    api_key: str | None
+    signed: bool
+    raw: tuple[bytes, bytes]  # query string and body, as received
+    charged: int = 0
+
+
+class FakeBinance:
+    """The fake exchange; ``async with FakeBinance() as fake:`` serves at ``fake.url``."""
+
+    def __init__(
+        self, *, spot_windows: Sequence[RateWindow] | None = None,
+        futures_windows: Sequence[RateWindow] | None = None,
+        api_keys: Mapping[str, str | bytes] | None = None,
+        count_rejected_weight: bool = False, first_ban_s: float = 120.0,
+    ) -> None:
+        self.count_rejected_weight, self.first_ban_s = count_rejected_weight, first_ban_s
+        self.latency_s = self.clock_skew_s = 0.0
+        self.background_weight: dict[Market, int] = {Market.SPOT: 0, Market.FUTURES: 0}
+        given = {Market.SPOT: spot_windows, Market.FUTURES: futures_windows}
+        self._limits = {
+            m: MarketLimits(m, given[m] or DEFAULT_RATE_WINDOWS[m], partial(self._background, m))
+            for m in Market
+        }
+        self._keys = KeyRing({TEST_API_KEY: TEST_API_SECRET} if api_keys is None else api_keys)
+        self.market = FakeMarket()
+        self.trading = FakeTrading(self.market)
+        self._routes = build_routes(self.market, self.trading, lambda m: self._limits[m].windows)
+        self.requests: list[RecordedRequest] = []
+        self.orders: list[dict[str, Any]] = self.trading.placed
+        self._counts: Counter[str] = Counter()
+        self._waiters: list[tuple[int, str | None, asyncio.Future[None]]] = []
+        self._knobs: list[_Knob] = []
+        self._closed = asyncio.Event()
+        self._runner: web.AppRunner | None = None
+        self.url = ""
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
+        app = web.Application()
+        app.router.add_route("*", "/{tail:.*}", self._handle)
+        self._closed.clear()
+        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
+        await self._runner.setup()
+        await web.TCPSite(self._runner, host, port).start()
+        bound_host, bound_port = self._runner.addresses[0][:2]
+        self.url = f"http://{bound_host}:{bound_port}"
+
+    async def close(self) -> None:
+        """Stop serving; hung requests are released and their connections aborted."""
+        self._closed.set()
+        if self._runner is not None:
+            runner, self._runner = self._runner, None
+            await runner.cleanup()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    # --- knobs -------------------------------------------------------------------------
+    def now(self) -> float:
+        """The fake's clock in epoch seconds (serverTime, timestamp checks, windows)."""
+        return time.time() + self.clock_skew_s
+
+    def set_price(self, symbol: str, price: Decimal | str, market: Market | None = None) -> None:
+        """Spot price (futures mark follows by a small basis), or pin the futures mark."""
+        self.market.set_price(symbol, price, market)
+
+    def fail_next(self, n: int, *, status: int = 503, key: str | None = None) -> None:
+        self._knobs.append(_Knob("fail", n, key, status))
+
+    def reset_next(self, n: int, *, key: str | None = None) -> None:
+        self._knobs.append(_Knob("reset", n, key))
+
+    def hang_next(self, n: int, *, key: str | None = None) -> None:
+        self._knobs.append(_Knob("hang", n, key))
+
+    def accept_then_hang(self, key: str, n: int = 1) -> None:
+        self._knobs.append(_Knob("accept_then_hang", n, key))
+
+    def force_429(self, n: int = 1, *, retry_after_s: int = 1,
+                  market: Market = Market.SPOT) -> None:
+        limits = self._limits[market]
+        limits.forced, limits.forced_retry_s = n, retry_after_s
+
+    def burn_weight(self, market: Market, weight: int) -> None:
+        self._limits[market].charge(self.now(), weight)
+
+    # --- recording ---------------------------------------------------------------------
+    @property
+    def orders_placed(self) -> int:
+        return len(self.orders)
+
+    @property
+    def last_order(self) -> dict[str, Any] | None:
+        return self.orders[-1] if self.orders else None
+
+    def count(self, key: str | None = None, *, status: int | None = None) -> int:
+        if status is not None:
+            return sum(1 for r in self.requests
+                       if r.status == status and (key is None or r.key == key))
+        return len(self.requests) if key is None else self._counts[key]
+
+    def window_usage(self, market: Market, interval_s: int | None = None) -> dict[int, int]:
+        """Window index -> weight used, for every REQUEST_WEIGHT window seen so far."""
+        pools = self._limits[market].weight
+        return dict(next(p for p in pools if interval_s in (None, p.interval)).counts)
+
+    def weight_limit(self, market: Market) -> int:
+        return self._limits[market].weight[0].limit
+
+    def weight_window_s(self, market: Market) -> int:
+        return self._limits[market].weight[0].interval
+
+    async def wait_for_requests(
+        self, n: int, *, key: str | None = None,
+        timeout: float = 5.0,  # noqa: ASYNC109 - the brief's API: a test helper's deadline
+    ) -> None:
+        """Return once ``n`` requests (of ``key``) were recorded; TimeoutError otherwise."""
+        if self.count(key) >= n:
+            return
+        waiter = (n, key, asyncio.get_running_loop().create_future())
+        self._waiters.append(waiter)
+        try:
+            async with asyncio.timeout(timeout):
+                await waiter[2]
+        finally:
+            self._waiters.remove(waiter)
+
+    # --- the request path --------------------------------------------------------------
+    async def _handle(self, request: web.Request) -> web.StreamResponse:
+        path, method = request.path, request.method
+        raw_query = request.rel_url.raw_query_string.encode("utf-8", "surrogateescape")
+        raw_body = await request.read() if request.body_exists else b""
+        params = dict(parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True))
+        params.update(parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True))
+        market = Market.FUTURES if path.startswith(_FUTURES_PREFIXES) else Market.SPOT
+        req = _Req(self.now(), self._limits[market], f"{method} {path}", params,
+                   request.headers.get("X-MBX-APIKEY"),
+                   params.pop("signature", None) is not None, (raw_query, raw_body))
+        ep, headers = ENDPOINTS.get(req.key), {"Content-Type": _JSON}
+        hang_after, result = False, None
+        try:
+            if ep is None:
+                raise ApiError(404, -5000, f"Path {path}, Method {method} is invalid")
+            req.charged, err = req.limits.admit(
+                req.now, _cost(ep, params), count_rejected=self.count_rejected_weight,
+                first_ban_s=self.first_ban_s,
+            )
+            if err is not None:
+                raise err
+            knob = self._take_knob(req.key, before=True)
+            if knob is not None and knob.kind == "fail":
+                raise ApiError(knob.status, *_5XX.get(knob.status, _INTERNAL))
+            if knob is not None:  # reset or hang: no answer, nothing processed
+                self._record(req, 0)
+                if knob.kind == "hang":
+                    await self._closed.wait()
+                return _abort(request)
+            call = self._admitted_call(ep, req)
+            hang_after = self._take_knob(req.key, before=False) is not None
+            result = self._run(ep, req, call, headers)
+            status = 200
+        except ApiError as e:
+            status, result = e.status, {"code": e.code, "msg": e.msg}
+            headers.update(e.headers)
+        req.limits.weight_headers(req.now, headers)
+        self._record(req, 0 if hang_after else status)
+        if hang_after:
+            await self._closed.wait()
+            return _abort(request)
+        if self.latency_s:
+            await asyncio.sleep(self.latency_s)
+        return web.Response(body=orjson.dumps(result), status=status, headers=headers)
+
+    def _admitted_call(self, ep: Endpoint, req: _Req) -> Call:
+        """Key, signature, parameter and ORDERS checks; the call for the handler."""
+        if ep.needs_key:
+            self._keys.check_key(req.api_key)
+        now_ms = int(req.now * 1000)
+        if ep.signed:
+            self._keys.check_signed(req.api_key or "", req.params, req.raw, now_ms)
+        missing = next((name for name in ep.required if not req.params.get(name)), None)
+        if missing is not None:
+            raise missing_param(missing)
+        call = Call(req.limits.market, ep.key, req.params, req.api_key, now_ms)
+        call.symbols = self.market.check_symbols(call)
+        if ep.orders:
+            req.limits.admit_orders(req.now, req.api_key, ep.orders)
+        return call
+
+    def _run(self, ep: Endpoint, req: _Req, call: Call, headers: dict[str, str]) -> Any:
+        """The handler's result; a success refunds down to ``weight_on_success``."""
+        handler = self._routes.get(ep.key)
+        result = handler(call) if handler is not None else {}
+        if ep.weight_on_success is not None:
+            req.limits.charge(req.now, ep.weight_on_success - req.charged)
+            req.charged = ep.weight_on_success
+        if ep.orders:
+            req.limits.order_headers(req.now, req.api_key, headers)
+        return result
+
+    def _background(self, market: Market) -> int:
+        return self.background_weight.get(market, 0)
+
+    def _take_knob(self, key: str, *, before: bool) -> _Knob | None:
+        for knob in self._knobs:
+            if (knob.kind != "accept_then_hang") == before and knob.key in (None, key):
+                knob.left -= 1
+                if knob.left <= 0:
+                    self._knobs.remove(knob)
+                return knob
+        return None
+
+    def _record(self, req: _Req, status: int) -> None:
+        self.requests.append(RecordedRequest(
+            req.now, req.limits.market, req.key, req.params, status, req.charged,
+            req.limits.window_index(req.now), req.api_key, req.signed,
+        ))
+        self._counts[req.key] += 1
+        for n, wanted, fut in self._waiters:
+            if not fut.done() and self.count(wanted) >= n:
+                fut.set_result(None)
+
+
+def _cost(ep: Endpoint, params: Mapping[str, str]) -> int:
+    try:
+        return ep.weight.cost(params)
+    except (ValueError, TypeError):  # a malformed ``limit``: the handler answers -1100
+        return ep.weight.base
+
+
+def _abort(request: web.Request) -> web.Response:
+    """Drop the connection; aiohttp then fails to write this dummy answer and moves on."""
+    if request.transport is not None:
+        request.transport.abort()
+    return web.Response()
+
+
+async def _serve(args: argparse.Namespace) -> None:
+    def windows(market: Market, limit: int) -> list[RateWindow]:
+        rest = [w for w in DEFAULT_RATE_WINDOWS[market] if w.kind is not PoolKind.REQUEST_WEIGHT]
+        return [RateWindow(market, PoolKind.REQUEST_WEIGHT, args.window_s, limit), *rest]
+
+    fake = FakeBinance(
+        spot_windows=windows(Market.SPOT, args.spot_weight_limit),
+        futures_windows=windows(Market.FUTURES, args.futures_weight_limit),
+        api_keys={args.api_key: args.api_secret},
+        count_rejected_weight=args.count_rejected_weight, first_ban_s=args.first_ban_s,
+    )
+    fake.latency_s, fake.clock_skew_s = args.latency_ms / 1000, args.clock_skew_s
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    await fake.start(host=args.host, port=args.port)
+    try:
+        sys.stdout.write(fake.url + "\n")
+        sys.stdout.flush()
+        await stop.wait()
+    finally:
+        await fake.close()
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """``python -m tests.fakes.fake_binance``: serve until Ctrl-C, the URL on stdout."""
+    parser = argparse.ArgumentParser(description="Serve the fake Binance REST API.")
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=8000)
+    parser.add_argument("--window-s", type=int, default=60)
+    parser.add_argument("--spot-weight-limit", type=int, default=6000)
+    parser.add_argument("--futures-weight-limit", type=int, default=2400)
+    parser.add_argument("--latency-ms", type=float, default=0.0)
+    parser.add_argument("--clock-skew-s", type=float, default=0.0)
+    parser.add_argument("--first-ban-s", type=float, default=120.0)
+    parser.add_argument("--count-rejected-weight", action="store_true")
+    parser.add_argument("--api-key", default=TEST_API_KEY)
+    parser.add_argument("--api-secret", default=TEST_API_SECRET)
+    asyncio.run(_serve(parser.parse_args(argv)))
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,133 @@
+"""Rate limiting of the fake exchange for one market and one IP: clock-aligned windows per
+pool (REQUEST_WEIGHT and RAW_REQUESTS per IP, ORDERS per API key), 429 on overflow and an
+escalating 418 ban for whoever keeps sending while 429'd.
+
+Window index = floor(now / interval_s) on the fake's clock; counts of past windows are kept
+as history. Binance's own messages and ``Retry-After`` headers are reproduced.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import TYPE_CHECKING, Any
+
+from tests.fakes.fake_market import ApiError, interval_text
+from utils.binance.binance_types import PoolKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
+    from utils.binance.binance_types import Market, RateWindow
+
+__all__ = ("MarketLimits", "Pool")
+
+_POLL = "Please use WebSocket Streams for live updates to avoid polling the API."
+
+
+class Pool:
+    """Counts of one window per index (per ``(api_key, index)`` for ORDERS)."""
+
+    __slots__ = ("counts", "header", "interval", "limit")
+
+    def __init__(self, window: RateWindow) -> None:
+        self.interval, self.limit = window.interval_s, window.limit
+        self.header = window.header.lower()
+        self.counts: dict[Any, int] = {}
+
+
+class MarketLimits:
+    """One market's pools and its 429/418 state."""
+
+    def __init__(self, market: Market, windows: Sequence[RateWindow],
+                 background: Callable[[], int]) -> None:
+        self.market, self.windows = market, tuple(windows)
+        by_kind = {k: [Pool(w) for w in windows if w.kind is k] for k in PoolKind}
+        self.weight = by_kind[PoolKind.REQUEST_WEIGHT]
+        self.raw = by_kind[PoolKind.RAW_REQUESTS]
+        self.orders = by_kind[PoolKind.ORDERS]
+        self.throttled_until = self.banned_until = 0.0
+        self.bans = self.forced = 0
+        self.forced_retry_s = 1
+        self._background = background
+
+    def used(self, pool: Pool, now: float) -> int:
+        """Weight used in ``pool``'s current window (opening it at the background share)."""
+        idx = int(now // pool.interval)
+        used = pool.counts.get(idx)
+        if used is None:  # another process on the IP spends its share as each window opens
+            used = pool.counts[idx] = self._background()
+        return used
+
+    def charge(self, now: float, weight: int) -> None:
+        for pool in self.weight:
+            pool.counts[int(now // pool.interval)] = self.used(pool, now) + weight
+
+    def weight_headers(self, now: float, headers: dict[str, str]) -> None:
+        for pool in self.weight:
+            headers[pool.header] = str(self.used(pool, now))
+
+    def order_headers(self, now: float, api_key: str | None, headers: dict[str, str]) -> None:
+        for pool in self.orders:
+            headers[pool.header] = str(pool.counts.get((api_key, int(now // pool.interval)), 0))
+
+    def window_index(self, now: float) -> int:
+        return int(now // self.weight[0].interval) if self.weight else 0
+
+    def admit(self, now: float, cost: int, *, count_rejected: bool,
+              first_ban_s: float) -> tuple[int, ApiError | None]:
+        """(weight charged, the 429/418 to answer or None) for a request arriving now."""
+        if self.banned_until <= now < self.throttled_until:  # kept sending while 429'd
+            self.banned_until = now + first_ban_s * 2**self.bans
+            self.bans, self.throttled_until = self.bans + 1, 0.0
+        if self.banned_until > now:
+            until_ms = int(self.banned_until * 1000)
+            return 0, ApiError(
+                418, -1003, f"Way too much request weight used; IP banned until {until_ms}. "
+                "Please use WebSocket Streams for live updates to avoid bans.",
+                headers=retry_after(self.banned_until - now),
+            )
+        over: tuple[float, str] | None = None
+        if self.forced and self.weight:
+            self.forced -= 1
+            over = (now + self.forced_retry_s, _weight_msg(self.weight[0]))
+        for pool in self.weight:
+            end = (now // pool.interval + 1) * pool.interval
+            if self.used(pool, now) + cost > pool.limit and (over is None or over[0] < end):
+                over = (end, _weight_msg(pool))
+        for pool in self.raw:
+            idx = int(now // pool.interval)
+            if pool.counts.get(idx, 0) + 1 > pool.limit:
+                over = ((idx + 1) * pool.interval, f"Too many requests; current limit is "
+                        f"{pool.limit} requests per {interval_text(pool.interval)}. {_POLL}")
+        charged = cost if over is None or count_rejected else 0
+        self.charge(now, charged)
+        if over is not None:
+            self.throttled_until = over[0]
+            return charged, ApiError(429, -1003, over[1], headers=retry_after(over[0] - now))
+        for pool in self.raw:
+            idx = int(now // pool.interval)
+            pool.counts[idx] = pool.counts.get(idx, 0) + 1
+        return charged, None
+
+    def admit_orders(self, now: float, api_key: str | None, n: int) -> None:
+        """Count ``n`` new orders for the key, or raise 429 -1015 (no ban follows)."""
+        for pool in self.orders:
+            idx = int(now // pool.interval)
+            if pool.counts.get((api_key, idx), 0) + n > pool.limit:
+                raise ApiError(
+                    429, -1015, f"Too many new orders; current limit is {pool.limit} orders "
+                    f"per {interval_text(pool.interval)}.",
+                    headers=retry_after((idx + 1) * pool.interval - now),
+                )
+        for pool in self.orders:
+            slot = (api_key, int(now // pool.interval))
+            pool.counts[slot] = pool.counts.get(slot, 0) + n
+
+
+def retry_after(seconds: float) -> dict[str, str]:
+    return {"Retry-After": str(max(1, math.ceil(seconds)))}
+
+
+def _weight_msg(pool: Pool) -> str:
+    return (f"Too much request weight used; current limit is {pool.limit} request weight per "
+            f"{interval_text(pool.interval)}. {_POLL}")

@@ -1,0 +1,397 @@
+"""``BinanceClient``: the one door to Binance for ``handler/``, ``analysis/`` and ``bot/``.
+
+It composes the mechanisms and owns their lifecycle: the transport (session, signing),
+the weight limiter (shared through Redis when ``REDIS_URL`` is set), one breaker per market,
+metrics and the event bus. Every call goes limiter -> breaker -> transport; answers
+reconcile the limiter; idempotent calls retry with jittered backoff; a -1021 resyncs the
+clock and retries once; an order whose outcome is unknown is looked up by its client order
+id before anything else is decided.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+import inspect
+import time
+from collections.abc import Callable
+from types import TracebackType
+from typing import Any, Self
+
+import structlog
+from redis.asyncio import Redis
+
+from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
+from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS, endpoint
+from utils.binance.binance_exceptions import (
+    BinanceError,
+    BinanceInputError,
+    BinanceIPBannedError,
+    BinanceOrderNotPlacedError,
+    BinanceOrderRejectedError,
+    BinanceRateLimitError,
+    BinanceTimestampError,
+    BinanceTransportError,
+    BinanceUnknownStatusError,
+)
+from utils.binance.binance_metrics import RequestMetrics
+from utils.binance.binance_private import PrivateEndpoints
+from utils.binance.binance_public import PublicEndpoints
+from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
+from utils.binance.binance_request import RawResponse, Transport, error_from_response
+from utils.binance.binance_types import (
+    BinanceEvent,
+    Endpoint,
+    Market,
+    Params,
+    PoolKind,
+    RateWindow,
+    interval_seconds,
+)
+from utils.binance.binance_utils import backoff_delay, make_signer, new_client_order_id
+from utils.config import BinanceConfig, RedisConfig
+from utils.logging_setup import register_secret
+
+__all__ = ("BinanceClient", "EventBus")
+
+_log = structlog.get_logger(__name__)
+
+_TIME = {Market.SPOT: endpoint("GET /api/v3/time"), Market.FUTURES: endpoint("GET /fapi/v1/time")}
+_INFO = {
+    Market.SPOT: endpoint("GET /api/v3/exchangeInfo"),
+    Market.FUTURES: endpoint("GET /fapi/v1/exchangeInfo"),
+}
+_ORDER_GET = {
+    Market.SPOT: endpoint("GET /api/v3/order"),
+    Market.FUTURES: endpoint("GET /fapi/v1/order"),
+}
+_TIME_SAMPLES = 3
+
+
+class EventBus:
+    """Fan-out of ``BinanceEvent``s to subscribers; a failing subscriber is logged, isolated."""
+
+    def __init__(self) -> None:
+        self._subscribers: list[Callable[[BinanceEvent], Any]] = []
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    def subscribe(self, callback: Callable[[BinanceEvent], Any]) -> Callable[[], None]:
+        """Call ``callback(event)`` (sync or async) for every event; returns an unsubscriber."""
+        self._subscribers.append(callback)
+        return lambda: self._subscribers.remove(callback)
+
+    def publish(self, event: BinanceEvent) -> None:
+        _log.info("binance_event", kind=event.kind, message=event.message)
+        for callback in tuple(self._subscribers):
+            try:
+                result = callback(event)
+            except Exception:  # noqa: BLE001 - a subscriber must not break the client
+                _log.exception("event_subscriber_failed", kind=event.kind)
+                continue
+            if inspect.isawaitable(result):
+                task = asyncio.ensure_future(result)
+                self._tasks.add(task)
+                task.add_done_callback(self._done)
+
+    def _done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            _log.error("event_subscriber_failed", error=repr(task.exception()))
+
+    async def aclose(self) -> None:
+        for task in tuple(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+
+class BinanceClient(PublicEndpoints, PrivateEndpoints):
+    """Async Binance client (spot and USDⓈ-M futures). Use it as an async context manager."""
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        secret_key: str | None = None,
+        config: BinanceConfig | None = None,
+        *,
+        redis: RedisConfig | None = None,
+    ) -> None:
+        self.config = config = config if config is not None else BinanceConfig.from_env()
+        redis = redis if redis is not None else RedisConfig.from_env()
+        api_key = api_key or _secret(config.api_key)
+        secret = secret_key or _secret(config.secret_key)
+        pem = config.private_key_path.read_bytes() if config.private_key_path else None
+        for value in (api_key, secret):
+            if value:
+                register_secret(value)
+        self.events = EventBus()
+        self.metrics = RequestMetrics()
+        self._transport = Transport(
+            base_urls={Market.SPOT: config.base_url, Market.FUTURES: config.futures_base_url},
+            api_key=api_key,
+            signer=make_signer(secret, pem),
+            timeout_s=config.request_timeout,
+            pool_size=config.pool_size,
+            recv_window_ms=config.recv_window_ms,
+        )
+        self._redis_url = _secret(redis.url)
+        self._redis: Redis | None = None
+        self._redis_prefix = redis.key_prefix
+        self._account = hashlib.sha256((api_key or "anonymous").encode()).hexdigest()[:16]
+        self._limiter = self._new_limiter(None)
+        breaker_config = BreakerConfig(
+            failures_to_open=config.breaker_failures, open_for_s=config.breaker_open_s
+        )
+        self._breakers = {
+            m: CircuitBreaker(m, breaker_config, emit=self.events.publish) for m in Market
+        }
+        self._ready: set[Market] = set()
+        self._synced_at: dict[Market, float] = {}
+        self._locks = {m: asyncio.Lock() for m in Market}
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def __aenter__(self) -> Self:
+        await self._transport.open()
+        if self._redis_url:
+            self._redis = Redis.from_url(self._redis_url)
+            self._limiter = self._new_limiter(self._redis)
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    async def aclose(self) -> None:
+        """Close the session and Redis connection; pending subscriber tasks are cancelled."""
+        self._limiter.close()
+        await self.events.aclose()
+        await self._transport.close()
+        if self._redis is not None:
+            redis, self._redis = self._redis, None
+            await redis.aclose()
+
+    # --- the generic door --------------------------------------------------------------
+    async def call(self, operation: str, **params: Any) -> Any:
+        """Call any operation of the table: ``await client.call("GET /api/v3/depth", symbol="BTCUSDT")``."""
+        try:
+            target = ENDPOINTS[operation]
+        except KeyError:
+            raise BinanceInputError(
+                f"{operation!r} is not a known operation; write it as 'GET /api/v3/ticker/price'"
+            ) from None
+        return await self.call_endpoint(target, params)
+
+    async def call_endpoint(self, endpoint: Endpoint, params: Params | None = None) -> Any:
+        """Validate locally, then limiter -> breaker -> transport; returns the decoded JSON."""
+        response = await self._prepared_exchange(endpoint, dict(params) if params else {})
+        return response.json()
+
+    async def place_order_checked(self, endpoint: Endpoint, params: Params) -> Any:
+        """Send an order once. On an unknown outcome, query it by client order id: return it
+        if Binance has it, raise ``BinanceOrderNotPlacedError`` if it provably never will."""
+        params = dict(params)
+        client_order_id = str(params.setdefault("newClientOrderId", new_client_order_id()))
+        try:
+            response = await self._prepared_exchange(endpoint, params)
+        except (BinanceTransportError, BinanceUnknownStatusError) as e:
+            _log.warning("order_outcome_unknown", client_order_id=client_order_id, error=str(e))
+            return await self._reconcile_order(endpoint.market, params, client_order_id, e)
+        return response.json()
+
+    def get_metrics(self) -> dict[str, Any]:
+        """``{"http": {...}, "pools": [...], "breakers": {...}}``; see ``RequestMetrics``."""
+        return {
+            "http": self.metrics.snapshot(),
+            "pools": self._limiter.usage(),
+            "breakers": {str(m): str(b.state) for m, b in self._breakers.items()},
+        }
+
+    def rate_windows(self, market: Market) -> tuple[RateWindow, ...]:
+        """The pools in force for a market (from exchangeInfo once loaded)."""
+        return self._limiter.windows(market)
+
+    # --- the pipeline ------------------------------------------------------------------
+    async def _prepared_exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
+        self._transport.check_credentials(endpoint)
+        missing = [name for name in endpoint.required if params.get(name) in (None, "")]
+        if missing:
+            raise BinanceInputError(f"{endpoint.key} needs {', '.join(missing)}")
+        market = endpoint.market
+        if market not in self._ready:
+            await self._load_limits(market)
+        if endpoint.signed:
+            synced = self._synced_at.get(market)
+            if synced is None or time.monotonic() - synced > self.config.time_sync_interval_s:
+                await self._sync_time(market, stale_since=synced)
+        return await self._exchange(endpoint, params)
+
+    async def _exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
+        breaker = self._breakers[endpoint.market]
+        retries = self.config.retry_attempts if endpoint.idempotent else 0
+        attempt, resynced = 0, False
+        while True:
+            breaker.before_call()
+            ticket = await self._limiter.acquire(endpoint, params)
+            try:
+                response = await self._transport.send(endpoint, params)
+            except BinanceTransportError:
+                await self._limiter.settle(ticket, None, succeeded=False)
+                breaker.record_failure()
+                self.metrics.record(endpoint.key, 0.0, 0)
+                if attempt >= retries:
+                    raise
+                attempt += 1
+                await self._backoff(attempt)
+                continue
+            ok = response.status < 400
+            await self._limiter.settle(ticket, response.headers, succeeded=ok)
+            latency = response.received_ms - response.sent_ms
+            if ok:
+                breaker.record_success()
+                self.metrics.record(endpoint.key, latency)
+                return response
+            error = error_from_response(endpoint, response, now_s=self._transport.server_time_s())
+            self.metrics.record(endpoint.key, latency, getattr(error, "code", response.status))
+            if isinstance(error, BinanceRateLimitError):
+                breaker.record_neutral()
+                await self._limiter.pause(
+                    endpoint.market,
+                    seconds=error.retry_after_s,
+                    banned=isinstance(error, BinanceIPBannedError),
+                    orders=error.code == -1015,
+                    endpoint=endpoint.key,
+                )
+                if attempt >= retries or error.retry_after_s > self.config.rate_limit_max_pause_s:
+                    raise error
+                attempt += 1
+                self.metrics.record_retry()
+                continue  # acquire() waits for the pause to end
+            if response.status >= 500 or response.status == 408:
+                breaker.record_failure()
+                if attempt >= retries:
+                    raise error
+                attempt += 1
+                await self._backoff(attempt)
+                continue
+            breaker.record_neutral()
+            if isinstance(error, BinanceTimestampError) and endpoint.signed and not resynced:
+                resynced = True
+                await self._sync_time(endpoint.market, stale_since=self._synced_at.get(endpoint.market))
+                continue
+            raise error
+
+    async def _backoff(self, attempt: int) -> None:
+        self.metrics.record_retry()
+        await asyncio.sleep(
+            backoff_delay(
+                attempt,
+                base_s=self.config.retry_base_delay_s,
+                cap_s=self.config.retry_max_delay_s,
+            )
+        )
+
+    # --- start-up work, once per market ------------------------------------------------
+    async def _load_limits(self, market: Market) -> None:
+        """Replace the documented pools with ``exchangeInfo.rateLimits`` (first use only)."""
+        async with self._locks[market]:
+            if market in self._ready:
+                return
+            if self.config.rate_limits_from_exchange:
+                params = {"symbol": "BTCUSDT"} if market is Market.SPOT else {}
+                info = (await self._exchange(_INFO[market], params)).json()
+                windows = _windows_from(market, info.get("rateLimits", ()))
+                if windows:
+                    self._limiter.set_windows(market, windows)
+            self._ready.add(market)
+
+    async def _sync_time(self, market: Market, *, stale_since: float | None) -> None:
+        """Offset = server time - RTT midpoint, from the fastest of a few samples."""
+        async with self._locks[market]:
+            if self._synced_at.get(market) != stale_since:
+                return  # another task resynced while we waited for the lock
+            samples = []
+            for _ in range(_TIME_SAMPLES):
+                response = await self._exchange(_TIME[market], {})
+                server_ms = int(response.json()["serverTime"])
+                rtt = response.received_ms - response.sent_ms
+                samples.append((rtt, server_ms - (response.sent_ms + response.received_ms) / 2))
+            rtt, offset = min(samples)
+            previous = self._transport.offset_ms(market)
+            self._transport.set_offset_ms(market, offset)
+            self._synced_at[market] = time.monotonic()
+            if previous is not None and abs(previous - offset) > 500:
+                self.events.publish(
+                    BinanceEvent(
+                        "time.resync",
+                        market,
+                        f"{market}: clock offset to Binance changed by "
+                        f"{offset - previous:+.0f} ms (now {offset:+.0f} ms)",
+                        {"offset_ms": offset, "previous_ms": previous, "rtt_ms": rtt},
+                    )
+                )
+
+    async def _reconcile_order(
+        self, market: Market, params: Params, client_order_id: str, cause: BinanceError
+    ) -> Any:
+        query = {"symbol": params["symbol"], "origClientOrderId": client_order_id}
+        # Binance rejects an order older than recvWindow before the matching engine, so once
+        # that has passed, "no such order" is final.
+        deadline = self._transport.server_time_s() + self.config.recv_window_ms / 1000 + 1
+        while True:
+            try:
+                return (await self._exchange(_ORDER_GET[market], query)).json()
+            except BinanceOrderRejectedError as e:
+                if e.code != -2013:
+                    raise
+                wait = deadline - self._transport.server_time_s()
+                if wait <= 0:
+                    raise BinanceOrderNotPlacedError(
+                        client_order_id, "Binance has no order with that id"
+                    ) from cause
+                await asyncio.sleep(wait)
+            except BinanceError as e:
+                raise BinanceUnknownStatusError(
+                    getattr(e, "code", 0),
+                    f"the order's outcome is unknown and looking it up failed ({e}); "
+                    f"query client order id {client_order_id} before sending it again",
+                    endpoint=f"POST order {params['symbol']}",
+                    http_status=getattr(e, "http_status", 0),
+                    client_order_id=client_order_id,
+                ) from cause
+
+    def _new_limiter(self, redis: Redis | None) -> WeightLimiter:
+        config = self.config
+        return WeightLimiter(
+            LimiterConfig(
+                margin=config.rate_limit_margin,
+                guard_s=config.rate_limit_guard_ms / 1000,
+                max_pause_wait_s=config.rate_limit_max_pause_s,
+            ),
+            emit=self.events.publish,
+            clock=self._transport.server_time_s,
+            redis=redis,
+            key_prefix=self._redis_prefix,
+            account=self._account,
+            windows=DEFAULT_RATE_WINDOWS,
+        )
+
+
+def _secret(value: Any) -> str | None:
+    return value.get_secret_value() if value is not None else None
+
+
+def _windows_from(market: Market, limits: Any) -> list[RateWindow]:
+    windows = []
+    for row in limits:
+        try:
+            kind = PoolKind(row["rateLimitType"])
+            seconds = interval_seconds(row["interval"], int(row["intervalNum"]))
+        except (KeyError, ValueError):
+            continue  # a pool type we do not meter (e.g. CONNECTIONS)
+        windows.append(
+            RateWindow(market, kind, seconds, int(row["limit"]), kind is PoolKind.ORDERS)
+        )
+    return windows
