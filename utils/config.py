@@ -54,7 +54,7 @@ class _EnvModel(BaseSettings):
         env_file_encoding="utf-8",
         env_ignore_empty=True,
         extra="ignore",  # one .env holds every model's variables
-        populate_by_name=True,
+        validate_by_name=True,  # Python callers pass field names, the environment aliases
         frozen=True,
     )
 
@@ -74,10 +74,6 @@ class _EnvModel(BaseSettings):
             raise cls._error(message, variable=problems[0][1]) from None
 
     @classmethod
-    def _error(cls, message: str, *, variable: str | None) -> ValueError:
-        return SettingsError(message, variable=variable)
-
-    @classmethod
     def env_names(cls) -> dict[str, tuple[str, ...]]:
         """Each field's environment variables, the documented one first."""
         prefix = cls.model_config.get("env_prefix", "")
@@ -85,9 +81,13 @@ class _EnvModel(BaseSettings):
         for name, field in cls.model_fields.items():
             by_name = f"{prefix}{name}".upper()
             alias = field.validation_alias
-            # populate_by_name makes pydantic-settings read PREFIX_NAME beside the alias.
+            # validate_by_name makes pydantic-settings read PREFIX_NAME beside the alias.
             names[name] = (alias.upper(), by_name) if isinstance(alias, str) else (by_name,)
         return names
+
+    @classmethod
+    def _error(cls, message: str, *, variable: str | None) -> ValueError:
+        return SettingsError(message, variable=variable)
 
     @classmethod
     def _describe(cls, error: ErrorDetails) -> tuple[str, str | None]:

@@ -24,6 +24,7 @@ from urllib.parse import parse_qsl
 import orjson
 from aiohttp import web
 
+from tests.fakes.fake_accounts import FakeAccounts
 from tests.fakes.fake_limits import MarketLimits
 from tests.fakes.fake_market import ApiError, Call, FakeMarket
 from tests.fakes.fake_routes import build_routes
@@ -44,9 +45,14 @@ TEST_API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fAT
 
 _JSON = "application/json;charset=UTF-8"
 _FUTURES_PREFIXES = ("/fapi/", "/futures/")
-_5XX = {408: (-1007, "Timeout waiting for response from backend server. Send status unknown;"
-                     " execution status unknown."),
-        503: (-1001, "Service Unavailable.")}
+_5XX = {
+    408: (
+        -1007,
+        "Timeout waiting for response from backend server. Send status unknown;"
+        " execution status unknown.",
+    ),
+    503: (-1001, "Service Unavailable."),
+}
 _INTERNAL = (-1001, "Internal error; unable to process your request. Please try again.")
 
 
@@ -94,10 +100,13 @@ class FakeBinance:
     """The fake exchange; ``async with FakeBinance() as fake:`` serves at ``fake.url``."""
 
     def __init__(
-        self, *, spot_windows: Sequence[RateWindow] | None = None,
+        self,
+        *,
+        spot_windows: Sequence[RateWindow] | None = None,
         futures_windows: Sequence[RateWindow] | None = None,
         api_keys: Mapping[str, str | bytes] | None = None,
-        count_rejected_weight: bool = False, first_ban_s: float = 120.0,
+        count_rejected_weight: bool = False,
+        first_ban_s: float = 120.0,
     ) -> None:
         self.count_rejected_weight, self.first_ban_s = count_rejected_weight, first_ban_s
         self.latency_s = self.clock_skew_s = 0.0
@@ -109,8 +118,11 @@ class FakeBinance:
         }
         self._keys = KeyRing({TEST_API_KEY: TEST_API_SECRET} if api_keys is None else api_keys)
         self.market = FakeMarket()
-        self.trading = FakeTrading(self.market)
-        self._routes = build_routes(self.market, self.trading, lambda m: self._limits[m].windows)
+        self.accounts = FakeAccounts(self.market)
+        self.trading = FakeTrading(self.market, self.accounts.move_position)
+        self._routes = build_routes(
+            self.market, self.trading, self.accounts, lambda m: self._limits[m].windows
+        )
         self.requests: list[RecordedRequest] = []
         self.orders: list[dict[str, Any]] = self.trading.placed
         self._counts: Counter[str] = Counter()
@@ -166,8 +178,9 @@ class FakeBinance:
     def accept_then_hang(self, key: str, n: int = 1) -> None:
         self._knobs.append(_Knob("accept_then_hang", n, key))
 
-    def force_429(self, n: int = 1, *, retry_after_s: int = 1,
-                  market: Market = Market.SPOT) -> None:
+    def force_429(
+        self, n: int = 1, *, retry_after_s: int = 1, market: Market = Market.SPOT
+    ) -> None:
         limits = self._limits[market]
         limits.forced, limits.forced_retry_s = n, retry_after_s
 
@@ -185,8 +198,9 @@ class FakeBinance:
 
     def count(self, key: str | None = None, *, status: int | None = None) -> int:
         if status is not None:
-            return sum(1 for r in self.requests
-                       if r.status == status and (key is None or r.key == key))
+            return sum(
+                1 for r in self.requests if r.status == status and (key is None or r.key == key)
+            )
         return len(self.requests) if key is None else self._counts[key]
 
     def window_usage(self, market: Market, interval_s: int | None = None) -> dict[int, int]:
@@ -201,7 +215,10 @@ class FakeBinance:
         return self._limits[market].weight[0].interval
 
     async def wait_for_requests(
-        self, n: int, *, key: str | None = None,
+        self,
+        n: int,
+        *,
+        key: str | None = None,
         timeout: float = 5.0,  # noqa: ASYNC109 - the brief's API: a test helper's deadline
     ) -> None:
         """Return once ``n`` requests (of ``key``) were recorded; TimeoutError otherwise."""
@@ -223,16 +240,24 @@ class FakeBinance:
         params = dict(parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True))
         params.update(parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True))
         market = Market.FUTURES if path.startswith(_FUTURES_PREFIXES) else Market.SPOT
-        req = _Req(self.now(), self._limits[market], f"{method} {path}", params,
-                   request.headers.get("X-MBX-APIKEY"),
-                   params.pop("signature", None) is not None, (raw_query, raw_body))
+        req = _Req(
+            self.now(),
+            self._limits[market],
+            f"{method} {path}",
+            params,
+            request.headers.get("X-MBX-APIKEY"),
+            params.pop("signature", None) is not None,
+            (raw_query, raw_body),
+        )
         ep, headers = ENDPOINTS.get(req.key), {"Content-Type": _JSON}
         hang_after, result = False, None
         try:
             if ep is None:
                 raise ApiError(404, -5000, f"Path {path}, Method {method} is invalid")
             req.charged, err = req.limits.admit(
-                req.now, _cost(ep, params), count_rejected=self.count_rejected_weight,
+                req.now,
+                _cost(ep, params),
+                count_rejected=self.count_rejected_weight,
                 first_ban_s=self.first_ban_s,
             )
             if err is not None:
@@ -301,10 +326,19 @@ class FakeBinance:
         return None
 
     def _record(self, req: _Req, status: int) -> None:
-        self.requests.append(RecordedRequest(
-            req.now, req.limits.market, req.key, req.params, status, req.charged,
-            req.limits.window_index(req.now), req.api_key, req.signed,
-        ))
+        self.requests.append(
+            RecordedRequest(
+                req.now,
+                req.limits.market,
+                req.key,
+                req.params,
+                status,
+                req.charged,
+                req.limits.window_index(req.now),
+                req.api_key,
+                req.signed,
+            )
+        )
         self._counts[req.key] += 1
         for n, wanted, fut in self._waiters:
             if not fut.done() and self.count(wanted) >= n:
@@ -334,7 +368,8 @@ async def _serve(args: argparse.Namespace) -> None:
         spot_windows=windows(Market.SPOT, args.spot_weight_limit),
         futures_windows=windows(Market.FUTURES, args.futures_weight_limit),
         api_keys={args.api_key: args.api_secret},
-        count_rejected_weight=args.count_rejected_weight, first_ban_s=args.first_ban_s,
+        count_rejected_weight=args.count_rejected_weight,
+        first_ban_s=args.first_ban_s,
     )
     fake.latency_s, fake.clock_skew_s = args.latency_ms / 1000, args.clock_skew_s
     stop = asyncio.Event()

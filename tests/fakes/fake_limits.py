@@ -19,8 +19,11 @@ if TYPE_CHECKING:
 
     from utils.binance.binance_types import Market, RateWindow
 
-__all__ = ("MarketLimits", "Pool")
+__all__ = ("IN_FLIGHT_GRACE_S", "MarketLimits", "Pool")
 
+# Requests already on the wire when a 429 is answered are answered 429 too; only what arrives
+# after the client could have seen the 429 counts as "kept sending" and earns the ban.
+IN_FLIGHT_GRACE_S = 0.2
 _POLL = "Please use WebSocket Streams for live updates to avoid polling the API."
 
 
@@ -38,14 +41,15 @@ class Pool:
 class MarketLimits:
     """One market's pools and its 429/418 state."""
 
-    def __init__(self, market: Market, windows: Sequence[RateWindow],
-                 background: Callable[[], int]) -> None:
+    def __init__(
+        self, market: Market, windows: Sequence[RateWindow], background: Callable[[], int]
+    ) -> None:
         self.market, self.windows = market, tuple(windows)
         by_kind = {k: [Pool(w) for w in windows if w.kind is k] for k in PoolKind}
         self.weight = by_kind[PoolKind.REQUEST_WEIGHT]
         self.raw = by_kind[PoolKind.RAW_REQUESTS]
         self.orders = by_kind[PoolKind.ORDERS]
-        self.throttled_until = self.banned_until = 0.0
+        self.throttled_until = self.banned_until = self.throttled_at = 0.0
         self.bans = self.forced = 0
         self.forced_retry_s = 1
         self._background = background
@@ -73,16 +77,24 @@ class MarketLimits:
     def window_index(self, now: float) -> int:
         return int(now // self.weight[0].interval) if self.weight else 0
 
-    def admit(self, now: float, cost: int, *, count_rejected: bool,
-              first_ban_s: float) -> tuple[int, ApiError | None]:
+    def admit(
+        self, now: float, cost: int, *, count_rejected: bool, first_ban_s: float
+    ) -> tuple[int, ApiError | None]:
         """(weight charged, the 429/418 to answer or None) for a request arriving now."""
-        if self.banned_until <= now < self.throttled_until:  # kept sending while 429'd
-            self.banned_until = now + first_ban_s * 2**self.bans
+        if self.banned_until <= now < self.throttled_until:
+            if now - self.throttled_at < IN_FLIGHT_GRACE_S:  # sent before the 429 arrived
+                return 0, ApiError(
+                    429, -1003, _weight_msg(self.weight[0]) if self.weight else "Too many requests",
+                    headers=retry_after(self.throttled_until - now),
+                )
+            self.banned_until = now + first_ban_s * 2**self.bans  # kept sending while 429'd
             self.bans, self.throttled_until = self.bans + 1, 0.0
         if self.banned_until > now:
             until_ms = int(self.banned_until * 1000)
             return 0, ApiError(
-                418, -1003, f"Way too much request weight used; IP banned until {until_ms}. "
+                418,
+                -1003,
+                f"Way too much request weight used; IP banned until {until_ms}. "
                 "Please use WebSocket Streams for live updates to avoid bans.",
                 headers=retry_after(self.banned_until - now),
             )
@@ -97,12 +109,15 @@ class MarketLimits:
         for pool in self.raw:
             idx = int(now // pool.interval)
             if pool.counts.get(idx, 0) + 1 > pool.limit:
-                over = ((idx + 1) * pool.interval, f"Too many requests; current limit is "
-                        f"{pool.limit} requests per {interval_text(pool.interval)}. {_POLL}")
+                over = (
+                    (idx + 1) * pool.interval,
+                    f"Too many requests; current limit is "
+                    f"{pool.limit} requests per {interval_text(pool.interval)}. {_POLL}",
+                )
         charged = cost if over is None or count_rejected else 0
         self.charge(now, charged)
         if over is not None:
-            self.throttled_until = over[0]
+            self.throttled_until, self.throttled_at = over[0], now
             return charged, ApiError(429, -1003, over[1], headers=retry_after(over[0] - now))
         for pool in self.raw:
             idx = int(now // pool.interval)
@@ -115,7 +130,9 @@ class MarketLimits:
             idx = int(now // pool.interval)
             if pool.counts.get((api_key, idx), 0) + n > pool.limit:
                 raise ApiError(
-                    429, -1015, f"Too many new orders; current limit is {pool.limit} orders "
+                    429,
+                    -1015,
+                    f"Too many new orders; current limit is {pool.limit} orders "
                     f"per {interval_text(pool.interval)}.",
                     headers=retry_after((idx + 1) * pool.interval - now),
                 )
@@ -129,5 +146,7 @@ def retry_after(seconds: float) -> dict[str, str]:
 
 
 def _weight_msg(pool: Pool) -> str:
-    return (f"Too much request weight used; current limit is {pool.limit} request weight per "
-            f"{interval_text(pool.interval)}. {_POLL}")
+    return (
+        f"Too much request weight used; current limit is {pool.limit} request weight per "
+        f"{interval_text(pool.interval)}. {_POLL}"
+    )

@@ -1,8 +1,9 @@
 """The fake exchange's market: a small symbol universe with settable prices, and the builders
-of Binance-shaped market-data payloads (exchangeInfo, depth, trades, klines, tickers).
+of Binance-shaped market-data payloads (depth, trades, klines, tickers, premium index).
 
-No HTTP and no rate limiting here (see ``fake_binance``); orders and accounts live in
-``fake_trading``. Every number that Binance sends as a string is rendered as a string.
+No HTTP and no rate limiting here (see ``fake_binance``); exchangeInfo lives in
+``fake_exchange_info``, orders in ``fake_trading``, accounts in ``fake_accounts``. Every
+number that Binance sends as a string is rendered as a string.
 """
 
 from __future__ import annotations
@@ -12,45 +13,61 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 import orjson
 
 from utils.binance.binance_types import Market
 
-if TYPE_CHECKING:
-    from utils.binance.binance_types import RateWindow
-
-__all__ = (
-    "KLINE_INTERVALS_S",
-    "ApiError",
-    "Call",
-    "FakeMarket",
-    "SymbolInfo",
-    "render_rate_limits",
-)
+__all__ = ("KLINE_INTERVALS_S", "ApiError", "Call", "FakeMarket", "SymbolInfo", "interval_text")
 
 Handler = Callable[["Call"], Any]
 
+_DAY = 86400
+#: Kline interval -> seconds; ``1M`` is taken as 30 days.
 KLINE_INTERVALS_S: dict[str, int] = {
-    "1s": 1, "1m": 60, "3m": 180, "5m": 300, "15m": 900, "30m": 1800, "1h": 3600,
-    "2h": 7200, "4h": 14400, "6h": 21600, "8h": 28800, "12h": 43200, "1d": 86400,
-    "3d": 259200, "1w": 604800, "1M": 2592000,
+    "1s": 1,
+    **{f"{n}m": n * 60 for n in (1, 3, 5, 15, 30)},
+    **{f"{n}h": n * 3600 for n in (1, 2, 4, 6, 8, 12)},
+    **{"1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY, "1M": 30 * _DAY},
 }
 _WEEK_OFFSET_MS = 4 * 86_400_000  # the epoch was a Thursday; Binance weeks open on Monday
 _FUNDING_MS = 8 * 3_600_000
 _BASIS = Decimal("1.0005")  # futures mark = spot * basis
 _NAMED: tuple[tuple[str, str, str, str], ...] = (
-    ("BTCUSDT", "BTC", "USDT", "65000"), ("ETHUSDT", "ETH", "USDT", "3500"),
-    ("BNBUSDT", "BNB", "USDT", "600"), ("SOLUSDT", "SOL", "USDT", "150"),
-    ("XRPUSDT", "XRP", "USDT", "0.6"), ("ADAUSDT", "ADA", "USDT", "0.45"),
-    ("DOGEUSDT", "DOGE", "USDT", "0.15"), ("LTCBTC", "LTC", "BTC", "0.0013"),
+    ("BTCUSDT", "BTC", "USDT", "65000"),
+    ("ETHUSDT", "ETH", "USDT", "3500"),
+    ("BNBUSDT", "BNB", "USDT", "600"),
+    ("SOLUSDT", "SOL", "USDT", "150"),
+    ("XRPUSDT", "XRP", "USDT", "0.6"),
+    ("ADAUSDT", "ADA", "USDT", "0.45"),
+    ("DOGEUSDT", "DOGE", "USDT", "0.15"),
+    ("LTCBTC", "LTC", "BTC", "0.0013"),
     ("ETHBTC", "ETH", "BTC", "0.054"),
 )
-_EXTRA_BASES = (
-    "DOT", "TRX", "LINK", "AVAX", "ATOM", "UNI", "XLM", "ETC", "FIL", "APT", "ARB",
-    "OP", "NEAR", "ICP", "HBAR", "VET", "ALGO", "SAND", "MANA", "AAVE", "EOS",
-)
+_EXTRA_BASES = [
+    "DOT",
+    "TRX",
+    "LINK",
+    "AVAX",
+    "ATOM",
+    "UNI",
+    "XLM",
+    "ETC",
+    "FIL",
+    "APT",
+    "ARB",
+    "OP",
+    "NEAR",
+    "ICP",
+    "HBAR",
+    "VET",
+    "ALGO",
+    "SAND",
+    "MANA",
+    "AAVE",
+    "EOS",
+]
 _UNITS = ((86400, "DAY"), (3600, "HOUR"), (60, "MINUTE"), (1, "SECOND"))
 
 
@@ -87,18 +104,6 @@ class SymbolInfo:
     seed: int
 
 
-def render_rate_limits(windows: Sequence[RateWindow]) -> list[dict[str, Any]]:
-    """``exchangeInfo.rateLimits`` from windows, each in the largest unit dividing it."""
-    out = []
-    for w in windows:
-        unit_s, unit = next((s, u) for s, u in _UNITS if w.interval_s % s == 0)
-        out.append({
-            "rateLimitType": str(w.kind), "interval": unit,
-            "intervalNum": w.interval_s // unit_s, "limit": w.limit,
-        })
-    return out
-
-
 def interval_text(interval_s: int) -> str:
     """``60`` -> ``"1 MINUTE"``, as in Binance's -1003/-1015 messages."""
     unit_s, unit = next((s, u) for s, u in _UNITS if interval_s % s == 0)
@@ -126,13 +131,18 @@ class FakeMarket:
             p = Decimal(price)
             tick = _tick_for(p)
             self.symbols[symbol] = SymbolInfo(
-                symbol, base, quote, tick, -int(tick.as_tuple().exponent),
+                symbol,
+                base,
+                quote,
+                tick,
+                -int(tick.as_tuple().exponent),
                 zlib.crc32(symbol.encode()) % 1000,
             )
             self.prices[symbol] = p
         self.futures_symbols = tuple(s for s, i in self.symbols.items() if i.quote == "USDT")
         self._update_id = 1_000_000
         self._depth_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
+        self._kline_cache: dict[tuple[Any, ...], list[list[Any]]] = {}
 
     # --- prices -------------------------------------------------------------------------
     def set_price(self, symbol: str, price: Decimal | str, market: Market | None = None) -> None:
@@ -176,89 +186,14 @@ class FakeMarket:
             listed = None
         if not isinstance(listed, list) or not all(isinstance(s, str) for s in listed):
             raise ApiError(
-                400, -1100, "Illegal characters found in parameter 'symbols'; legal range is "
-                "'^\\[(\"[A-Z0-9-_.]{1,20}\"(,\"[A-Z0-9-_.]{1,20}\"){0,}){0,1}\\]$'.",
+                400,
+                -1100,
+                "Illegal characters found in parameter 'symbols'; legal range is "
+                '\'^\\[("[A-Z0-9-_.]{1,20}"(,"[A-Z0-9-_.]{1,20}"){0,}){0,1}\\]$\'.',
             )
         if any(s not in known for s in listed):
             raise ApiError(400, -1121, "Invalid symbol.")
         return listed
-
-    # --- exchangeInfo ------------------------------------------------------------------
-    def exchange_info(
-        self, market: Market, windows: Sequence[RateWindow], now_ms: int,
-        only: list[str] | None,
-    ) -> dict[str, Any]:
-        names = only if only is not None else self.universe(market)
-        build = self._spot_symbol if market is Market.SPOT else self._futures_symbol
-        info: dict[str, Any] = {
-            "timezone": "UTC", "serverTime": now_ms,
-            "rateLimits": render_rate_limits(windows), "exchangeFilters": [],
-        }
-        if market is Market.FUTURES:
-            info["futuresType"] = "U_MARGINED"
-            info["assets"] = [
-                {"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}
-                for a in ("USDT", "BTC", "BNB")
-            ]
-        info["symbols"] = [build(self.symbols[s]) for s in names]
-        return info
-
-    def _spot_symbol(self, s: SymbolInfo) -> dict[str, Any]:
-        min_notional = "5.00000000" if s.quote == "USDT" else "0.00010000"
-        return {
-            "symbol": s.symbol, "status": "TRADING", "baseAsset": s.base,
-            "baseAssetPrecision": 8, "quoteAsset": s.quote, "quotePrecision": 8,
-            "quoteAssetPrecision": 8, "baseCommissionPrecision": 8,
-            "quoteCommissionPrecision": 8,
-            "orderTypes": ["LIMIT", "LIMIT_MAKER", "MARKET", "STOP_LOSS_LIMIT",
-                           "TAKE_PROFIT_LIMIT"],
-            "icebergAllowed": True, "ocoAllowed": True, "otoAllowed": True,
-            "quoteOrderQtyMarketAllowed": True, "allowTrailingStop": True,
-            "cancelReplaceAllowed": True, "isSpotTradingAllowed": True,
-            "isMarginTradingAllowed": False,
-            "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": f"{s.tick:.8f}",
-                 "maxPrice": "1000000.00000000", "tickSize": f"{s.tick:.8f}"},
-                {"filterType": "LOT_SIZE", "minQty": "0.00001000", "maxQty": "9000.00000000",
-                 "stepSize": "0.00001000"},
-                {"filterType": "NOTIONAL", "minNotional": min_notional,
-                 "applyMinToMarket": True, "maxNotional": "9000000.00000000",
-                 "applyMaxToMarket": False, "avgPriceMins": 5},
-            ],
-            "permissions": [], "permissionSets": [["SPOT"]],
-            "defaultSelfTradePreventionMode": "EXPIRE_MAKER",
-            "allowedSelfTradePreventionModes": ["NONE", "EXPIRE_TAKER", "EXPIRE_MAKER",
-                                                "EXPIRE_BOTH"],
-        }
-
-    def _futures_symbol(self, s: SymbolInfo) -> dict[str, Any]:
-        tick = f"{s.tick:.{s.price_places}f}"
-        return {
-            "symbol": s.symbol, "pair": s.symbol, "contractType": "PERPETUAL",
-            "deliveryDate": 4133404800000, "onboardDate": 1569398400000, "status": "TRADING",
-            "maintMarginPercent": "2.5000", "requiredMarginPercent": "5.0000",
-            "baseAsset": s.base, "quoteAsset": s.quote, "marginAsset": s.quote,
-            "pricePrecision": s.price_places, "quantityPrecision": 3,
-            "baseAssetPrecision": 8, "quotePrecision": 8, "underlyingType": "COIN",
-            "underlyingSubType": [], "triggerProtect": "0.0500", "liquidationFee": "0.012500",
-            "marketTakeBound": "0.05", "maxMoveOrderLimit": 10000,
-            "filters": [
-                {"filterType": "PRICE_FILTER", "minPrice": tick, "maxPrice": "1000000",
-                 "tickSize": tick},
-                {"filterType": "LOT_SIZE", "minQty": "0.001", "maxQty": "1000",
-                 "stepSize": "0.001"},
-                {"filterType": "MARKET_LOT_SIZE", "minQty": "0.001", "maxQty": "120",
-                 "stepSize": "0.001"},
-                {"filterType": "MAX_NUM_ORDERS", "limit": 200},
-                {"filterType": "MAX_NUM_ALGO_ORDERS", "limit": 10},
-                {"filterType": "MIN_NOTIONAL", "notional": "5"},
-                {"filterType": "PERCENT_PRICE", "multiplierUp": "1.0500",
-                 "multiplierDown": "0.9500", "multiplierDecimal": "4"},
-            ],
-            "orderTypes": ["LIMIT", "MARKET", "STOP", "STOP_MARKET", "TAKE_PROFIT",
-                           "TAKE_PROFIT_MARKET", "TRAILING_STOP_MARKET"],
-            "timeInForce": ["GTC", "IOC", "FOK", "GTX", "GTD"],
-        }
 
     # --- order book and trades -------------------------------------------------------
     def depth(self, market: Market, symbol: str, limit: int, now_ms: int) -> dict[str, Any]:
@@ -293,17 +228,31 @@ class FakeMarket:
             tid = last_id - limit + 1 + k
             p = price + tick * (tid % 5 - 2)
             q = Decimal((tid * 31 + 7) % 1000 + 1) / 1000
-            rows.append({
-                "id": tid, "price": self.fmt_price(symbol, p, market), "qty": f"{q:.8f}",
-                "quoteQty": f"{p * q:.8f}", "time": now_ms - (limit - 1 - k) * 100,
-                "isBuyerMaker": tid % 2 == 0, "isBestMatch": True,
-            })
+            rows.append(
+                {
+                    "id": tid,
+                    "price": self.fmt_price(symbol, p, market),
+                    "qty": f"{q:.8f}",
+                    "quoteQty": f"{p * q:.8f}",
+                    "time": now_ms - (limit - 1 - k) * 100,
+                    "isBuyerMaker": tid % 2 == 0,
+                    "isBestMatch": True,
+                }
+            )
         return rows
 
     def agg_trades(self, market: Market, symbol: str, limit: int, now_ms: int) -> list[Any]:
         return [
-            {"a": t["id"], "p": t["price"], "q": t["qty"], "f": t["id"] * 2, "l": t["id"] * 2 + 1,
-             "T": t["time"], "m": t["isBuyerMaker"], "M": True}
+            {
+                "a": t["id"],
+                "p": t["price"],
+                "q": t["qty"],
+                "f": t["id"] * 2,
+                "l": t["id"] * 2 + 1,
+                "T": t["time"],
+                "m": t["isBuyerMaker"],
+                "M": True,
+            }
             for t in self.trades(market, symbol, limit, now_ms)
         ]
 
@@ -321,9 +270,24 @@ class FakeMarket:
             first = -((shift - start_ms) // iv) * iv + shift  # first open >= start
         else:
             first = (end - shift) // iv * iv + shift - (limit - 1) * iv
+        k_now = (now_ms - shift) // iv
+        price = self.price(symbol, market)
+        cache_key = (market, symbol, interval, limit, first, (end - shift) // iv, k_now, price)
+        rows = self._kline_cache.get(cache_key)
+        if rows is None:
+            if len(self._kline_cache) > 256:
+                self._kline_cache.clear()
+            rows = self._kline_rows(c, iv, shift, limit, (first, end))
+            self._kline_cache[cache_key] = rows
+        return rows
+
+    def _kline_rows(
+        self, c: Call, iv: int, shift: int, limit: int, span: tuple[int, int]
+    ) -> list[list[Any]]:
+        market, symbol, (first, end) = c.market, c.params["symbol"], span
         price = float(self.price(symbol, market))
         info = self.symbols[symbol]
-        k_now = (now_ms - shift) // iv
+        k_now = (c.now_ms - shift) // iv
         places = 8 if market is Market.SPOT else info.price_places
         qplaces = 8 if market is Market.SPOT else 3
 
@@ -337,12 +301,22 @@ class FakeMarket:
             k = (open_ms - shift) // iv
             o, cl = close_at(k - 1), close_at(k)
             vol = 10 + (k * 7 + info.seed) % 100
-            rows.append([
-                open_ms, f"{o:.{places}f}", f"{max(o, cl) * 1.001:.{places}f}",
-                f"{min(o, cl) * 0.999:.{places}f}", f"{cl:.{places}f}", f"{vol:.{qplaces}f}",
-                open_ms + iv - 1, f"{vol * cl:.8f}", 100 + k % 50, f"{vol / 2:.{qplaces}f}",
-                f"{vol * cl / 2:.8f}", "0",
-            ])
+            rows.append(
+                [
+                    open_ms,
+                    f"{o:.{places}f}",
+                    f"{max(o, cl) * 1.001:.{places}f}",
+                    f"{min(o, cl) * 0.999:.{places}f}",
+                    f"{cl:.{places}f}",
+                    f"{vol:.{qplaces}f}",
+                    open_ms + iv - 1,
+                    f"{vol * cl:.8f}",
+                    100 + k % 50,
+                    f"{vol / 2:.{qplaces}f}",
+                    f"{vol * cl / 2:.8f}",
+                    "0",
+                ]
+            )
             open_ms += iv
         return rows
 
@@ -354,7 +328,8 @@ class FakeMarket:
         change = price - open_p
         f = self.fmt_price
         out: dict[str, Any] = {
-            "symbol": symbol, "priceChange": f(symbol, change, market),
+            "symbol": symbol,
+            "priceChange": f(symbol, change, market),
             "priceChangePercent": f"{change / open_p * 100:.3f}",
             "weightedAvgPrice": f(symbol, (price + open_p) / 2, market),
         }
@@ -364,19 +339,26 @@ class FakeMarket:
         if market is Market.SPOT:
             out.update(self._book(market, symbol))
         first_id = now_ms // 100 - 5000
-        out.update({
-            "openPrice": f(symbol, open_p, market),
-            "highPrice": f(symbol, max(price, open_p) * Decimal("1.01"), market),
-            "lowPrice": f(symbol, min(price, open_p) * Decimal("0.99"), market),
-            "volume": "12345.00000000", "quoteVolume": f"{12345 * price:.8f}",
-            "openTime": now_ms - 86_400_000, "closeTime": now_ms, "firstId": first_id,
-            "lastId": first_id + 4999, "count": 5000,
-        })
+        out.update(
+            {
+                "openPrice": f(symbol, open_p, market),
+                "highPrice": f(symbol, max(price, open_p) * Decimal("1.01"), market),
+                "lowPrice": f(symbol, min(price, open_p) * Decimal("0.99"), market),
+                "volume": "12345.00000000",
+                "quoteVolume": f"{12345 * price:.8f}",
+                "openTime": now_ms - 86_400_000,
+                "closeTime": now_ms,
+                "firstId": first_id,
+                "lastId": first_id + 4999,
+                "count": 5000,
+            }
+        )
         return out
 
     def ticker_price(self, market: Market, symbol: str, now_ms: int) -> dict[str, Any]:
         out: dict[str, Any] = {
-            "symbol": symbol, "price": self.fmt_price(symbol, self.price(symbol, market), market)
+            "symbol": symbol,
+            "price": self.fmt_price(symbol, self.price(symbol, market), market),
         }
         if market is Market.FUTURES:
             out["time"] = now_ms
@@ -393,19 +375,29 @@ class FakeMarket:
     def _book(self, market: Market, symbol: str) -> dict[str, str]:
         price, tick = self.price(symbol, market), self.symbols[symbol].tick
         qty = "1.50000000" if market is Market.SPOT else "1.500"
-        return {"bidPrice": self.fmt_price(symbol, price - tick, market), "bidQty": qty,
-                "askPrice": self.fmt_price(symbol, price + tick, market), "askQty": qty}
+        return {
+            "bidPrice": self.fmt_price(symbol, price - tick, market),
+            "bidQty": qty,
+            "askPrice": self.fmt_price(symbol, price + tick, market),
+            "askQty": qty,
+        }
 
     def avg_price(self, symbol: str, now_ms: int) -> dict[str, Any]:
-        return {"mins": 5, "price": self.fmt_price(symbol, self.prices[symbol], Market.SPOT),
-                "closeTime": now_ms}
+        return {
+            "mins": 5,
+            "price": self.fmt_price(symbol, self.prices[symbol], Market.SPOT),
+            "closeTime": now_ms,
+        }
 
     def premium_index(self, symbol: str, now_ms: int) -> dict[str, Any]:
         f = Market.FUTURES
         return {
-            "symbol": symbol, "markPrice": self.fmt_price(symbol, self.price(symbol, f), f),
+            "symbol": symbol,
+            "markPrice": self.fmt_price(symbol, self.price(symbol, f), f),
             "indexPrice": self.fmt_price(symbol, self.prices[symbol], f),
             "estimatedSettlePrice": self.fmt_price(symbol, self.prices[symbol], f),
-            "lastFundingRate": "0.00010000", "interestRate": "0.00010000",
-            "nextFundingTime": (now_ms // _FUNDING_MS + 1) * _FUNDING_MS, "time": now_ms,
+            "lastFundingRate": "0.00010000",
+            "interestRate": "0.00010000",
+            "nextFundingTime": (now_ms // _FUNDING_MS + 1) * _FUNDING_MS,
+            "time": now_ms,
         }

@@ -1,15 +1,19 @@
 """The fake exchange's route table: ``"METHOD /path"`` -> handler, for market data (built
-here over ``FakeMarket``) and accounts (``FakeTrading``). A path in the endpoint table
-without a handler answers ``{}``."""
+here over ``FakeMarket``), orders (``FakeTrading``) and accounts (``FakeAccounts``).
+A path in the endpoint table without a handler answers ``{}``."""
 
 from __future__ import annotations
 
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+from tests.fakes.fake_exchange_info import exchange_info
 from tests.fakes.fake_market import KLINE_INTERVALS_S, ApiError, Call, FakeMarket
 from tests.fakes.fake_trading import FakeTrading, int_param
 from utils.binance.binance_types import Market, RateWindow
+
+if TYPE_CHECKING:
+    from tests.fakes.fake_accounts import FakeAccounts
 
 __all__ = ("Handler", "build_routes")
 
@@ -18,12 +22,15 @@ Builder = Callable[[Market, str, int], dict[str, Any]]
 
 
 def build_routes(
-    market: FakeMarket, trading: FakeTrading,
+    market: FakeMarket,
+    trading: FakeTrading,
+    accounts: FakeAccounts,
     windows_of: Callable[[Market], Sequence[RateWindow]],
 ) -> dict[str, Handler]:
     """Every served endpoint key with its handler."""
     routes = _MarketRoutes(market, windows_of).handlers()
     routes.update(trading.handlers())
+    routes.update(accounts.handlers())
     return routes
 
 
@@ -56,7 +63,7 @@ class _MarketRoutes:
         return out
 
     def _exchange_info(self, c: Call) -> dict[str, Any]:
-        return self.m.exchange_info(c.market, self.windows_of(c.market), c.now_ms, c.symbols)
+        return exchange_info(self.m, c.market, self.windows_of(c.market), c.now_ms, c.symbols)
 
     def _depth(self, c: Call) -> dict[str, Any]:
         spot = c.market is Market.SPOT
@@ -64,8 +71,9 @@ class _MarketRoutes:
         return self.m.depth(c.market, c.params["symbol"], limit, c.now_ms)
 
     def _trades(self, c: Call) -> list[Any]:
-        return self.m.trades(c.market, c.params["symbol"], int_param(c, "limit", 500, 1, 1000),
-                             c.now_ms)
+        return self.m.trades(
+            c.market, c.params["symbol"], int_param(c, "limit", 500, 1, 1000), c.now_ms
+        )
 
     def _agg_trades(self, c: Call) -> list[Any]:
         limit = int_param(c, "limit", 500, 1, 1000)
@@ -82,11 +90,13 @@ class _MarketRoutes:
 
     def _many(self, build: Builder) -> Handler:
         """One object for ``symbol``, a list for ``symbols`` or for the whole market."""
+
         def handle(c: Call) -> Any:
             if "symbol" in c.params:
                 return build(c.market, c.params["symbol"], c.now_ms)
             names = c.symbols if c.symbols is not None else self.m.universe(c.market)
             return [build(c.market, s, c.now_ms) for s in names]
+
         return handle
 
 

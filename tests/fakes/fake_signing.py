@@ -31,8 +31,9 @@ _MAX_RECV_WINDOW = 60_000
 
 
 def missing_param(name: str) -> ApiError:
-    return ApiError(400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, "
-                    "or malformed.")
+    return ApiError(
+        400, -1102, f"Mandatory parameter '{name}' was not sent, was empty/null, or malformed."
+    )
 
 
 class KeyRing:
@@ -44,13 +45,15 @@ class KeyRing:
     def check_key(self, api_key: str | None) -> None:
         if api_key is not None and api_key in self._keys:
             return
-        if api_key is not None and (not api_key or not api_key.isascii()
-                                    or not api_key.isprintable() or " " in api_key):
+        if api_key is not None and (
+            not api_key or not api_key.isascii() or not api_key.isprintable() or " " in api_key
+        ):
             raise ApiError(401, -2014, "API-key format invalid.")
         raise ApiError(401, -2015, "Invalid API-key, IP, or permissions for action.")
 
-    def check_signed(self, api_key: str, params: Mapping[str, str], raw: tuple[bytes, bytes],
-                     server_ms: int) -> None:
+    def check_signed(
+        self, api_key: str, params: Mapping[str, str], raw: tuple[bytes, bytes], server_ms: int
+    ) -> None:
         """Timestamp window, then signature, of a request whose key is known."""
         query, sig_q = _split_signature(raw[0])
         body, sig_b = _split_signature(raw[1])
@@ -69,8 +72,9 @@ class KeyRing:
             raise ApiError(400, -1131, "recvWindow must be less than 60000")
         stamp = stamp // 1000 if stamp > 10**14 else stamp  # spot accepts microseconds
         if stamp >= server_ms + 1000:
-            raise ApiError(400, -1021, "Timestamp for this request was 1000ms ahead of the "
-                           "server's time.")
+            raise ApiError(
+                400, -1021, "Timestamp for this request was 1000ms ahead of the server's time."
+            )
         if server_ms - stamp > recv:
             raise ApiError(400, -1021, "Timestamp for this request is outside of the recvWindow.")
         if not _verify(self._keys[api_key], query + body, unquote(raw_sig.decode("latin-1"))):
@@ -84,7 +88,7 @@ def _split_signature(raw: bytes) -> tuple[bytes, bytes | None]:
     kept, sig = [], None
     for part in raw.split(b"&"):
         if part.startswith(b"signature="):
-            sig = part[len(b"signature="):]
+            sig = part[len(b"signature=") :]
         else:
             kept.append(part)
     return b"&".join(kept), sig

@@ -65,6 +65,17 @@ def test_binance_config_is_constructible_in_python_by_field_name() -> None:
     assert config.has_credentials
 
 
+def test_python_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("BINANCE_API_SECRET", "from-env")
+    monkeypatch.setenv("MAX_WEBSOCKET_CONNECTIONS", "9")
+
+    config = BinanceConfig(secret_key="from-python", max_websocket_connections=2)  # noqa: S106  # a test value
+
+    assert config.secret_key is not None
+    assert config.secret_key.get_secret_value() == "from-python"
+    assert config.max_websocket_connections == 2
+
+
 def test_a_private_key_file_counts_as_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("BINANCE_API_KEY", "the-api-key")
     monkeypatch.setenv("BINANCE_PRIVATE_KEY_PATH", "/keys/ed25519.pem")

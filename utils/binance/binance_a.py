@@ -19,7 +19,7 @@ from types import TracebackType
 from typing import Any, Self
 
 import structlog
-from redis.asyncio import Redis
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS, endpoint
@@ -152,7 +152,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
     async def __aenter__(self) -> Self:
         await self._transport.open()
         if self._redis_url:
-            self._redis = Redis.from_url(self._redis_url)
+            pool = BlockingConnectionPool.from_url(
+                self._redis_url, max_connections=self.config.pool_size, timeout=5
+            )
+            self._redis = Redis.from_pool(pool)  # waits for a free connection, never fails
             self._limiter = self._new_limiter(self._redis)
         return self
 
@@ -301,10 +304,11 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 return
             if self.config.rate_limits_from_exchange:
                 params = {"symbol": "BTCUSDT"} if market is Market.SPOT else {}
-                info = (await self._exchange(_INFO[market], params)).json()
-                windows = _windows_from(market, info.get("rateLimits", ()))
+                response = await self._exchange(_INFO[market], params)
+                windows = _windows_from(market, response.json().get("rateLimits", ()))
                 if windows:
                     self._limiter.set_windows(market, windows)
+                    await self._limiter.adopt(_INFO[market], params, response.headers)
             self._ready.add(market)
 
     async def _sync_time(self, market: Market, *, stale_since: float | None) -> None:

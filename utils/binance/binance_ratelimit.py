@@ -117,6 +117,26 @@ class WeightLimiter:
         )
         self._plans.clear()
 
+    async def adopt(self, endpoint: Endpoint, params: Params, headers: Mapping[str, str]) -> None:
+        """Charge an already answered call (the one that brought the limits) to the pools
+        just installed, so its weight is not mistaken for another process's spend."""
+        now = self._clock()
+        weight = endpoint.weight.cost(params)
+        charges = []
+        for w, kind in self._plans.get(endpoint.key) or self._plan(endpoint):
+            cost = weight if kind == 0 else kind
+            if cost:
+                charges.append((w, int(now // w.spec.interval_s), cost))
+        if self._redis is None:
+            for w, idx, cost in charges:
+                _slot(w, idx).used += cost
+        else:
+            pipe = self._redis.pipeline(transaction=False)
+            for w, idx, cost in charges:
+                _ = pipe.hincrby(self._rkey(w, idx), "u", cost)
+            await pipe.execute()
+        await self.settle(Ticket(endpoint, tuple(charges), now), headers, succeeded=True)
+
     def windows(self, market: Market) -> tuple[RateWindow, ...]:
         return tuple(w.spec for w in self._windows.get(market, ()))
 
@@ -313,7 +333,8 @@ class WeightLimiter:
         slot = w.slots.get(idx)
         if slot is None:
             slot = w.slots[idx] = _Slot()
-            for old in [i for i in w.slots if i < idx - 2]:
+            current = int(self._clock() // w.spec.interval_s)
+            for old in [i for i in w.slots if i < current - 2]:
                 del w.slots[old]
         slot.used += cost
         if w.spec.kind is PoolKind.REQUEST_WEIGHT:
@@ -461,7 +482,7 @@ for i = 0, n - 1 do
   local cost = tonumber(ARGV[4 + i * 5]); local refund = tonumber(ARGV[5 + i * 5])
   local seen = tonumber(ARGV[6 + i * 5])
   local key = base .. ':' .. idx
-  local u = redis.call('HINCRBY', key, 'u', -refund)
+  local u = redis.call('HINCRBY', key, 'u', 0 - refund)
   local c = redis.call('HINCRBY', key, 'c', cost - refund)
   if seen >= 0 then
     local eh = tonumber(redis.call('HGET', key, 'eh') or '0')

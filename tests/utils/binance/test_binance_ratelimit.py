@@ -1,0 +1,142 @@
+"""The limiter against the fake exchange over HTTP: it uses the budget Binance gives and is
+never answered 429, alone, shared between processes through Redis, and next to another
+process spending weight on the same IP."""
+
+from __future__ import annotations
+
+import asyncio
+import sys
+import time
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import orjson
+import pytest
+
+from tests.conftest import RedisServer
+from tests.fakes.fake_binance import FakeBinance
+from tests.fakes.fake_limits import IN_FLIGHT_GRACE_S
+from tests.utils.binance.conftest import API_KEY, SECRET, EventLog, make_config, no_redis, windows
+from tests.utils.binance.workload import mixed_call, saturate
+from utils.binance import BinanceClient, Market
+from utils.config import RedisConfig
+
+LIMIT = 800  # weight per 1 s window: the real 6000/min, scaled so a test takes seconds
+RUN_S = 4.0  # users keep calling this long; every window opened before that had demand
+MARGIN = 0.02  # the default 5 % would cap use at exactly 95 %: leave room for fragments
+ROOT = Path(__file__).resolve().parents[3]
+
+
+@pytest.fixture
+async def scaled_fake() -> AsyncIterator[FakeBinance]:
+    async with FakeBinance(
+        spot_windows=windows(Market.SPOT, interval_s=1, limit=LIMIT), api_keys={API_KEY: SECRET}
+    ) as fake:
+        yield fake
+
+
+@pytest.fixture(params=["in-process", "redis"])
+def backend(request: pytest.FixtureRequest) -> RedisConfig:
+    if request.param == "in-process":
+        return no_redis()
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return RedisConfig(url=server.url, _env_file=None)
+
+
+def full_windows(fake: FakeBinance, until: float) -> dict[int, int]:
+    """Usage of every window that opened after the first busy one and before ``until``:
+    demand exceeded the budget in each of them."""
+    usage = fake.window_usage(Market.SPOT)
+    first = min(i for i, used in usage.items() if used)
+    return {i: usage.get(i, 0) for i in range(first + 1, int(until))}
+
+
+async def test_200_concurrent_mixed_calls_use_the_whole_budget_without_a_429(
+    scaled_fake: FakeBinance, backend: RedisConfig
+) -> None:
+    config = make_config(scaled_fake, rate_limit_margin=MARGIN)
+    until = time.time() + RUN_S
+    async with BinanceClient(config=config, redis=backend) as client:
+        await saturate(client, tasks=200, until=until)
+    assert scaled_fake.count(status=429) == 0
+    assert scaled_fake.count(status=418) == 0
+    full = full_windows(scaled_fake, until)
+    assert len(full) >= 2, full
+    assert all(used >= 0.95 * LIMIT for used in full.values()), sorted(full.values())
+    assert all(used <= LIMIT for used in full.values()), sorted(full.values())
+
+
+async def test_two_processes_share_one_budget_through_redis(
+    scaled_fake: FakeBinance, redis_server: RedisServer
+) -> None:
+    until = time.time() + RUN_S + 1.0  # the workers need a moment to start
+
+    async def run_worker() -> dict[str, Any]:
+        process = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "tests.utils.binance.limiter_worker",
+            scaled_fake.url, redis_server.url, "100", str(until), str(MARGIN),
+            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+        )
+        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+        assert process.returncode == 0, err.decode()[-2000:]
+        result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+        return result
+
+    first, second = await asyncio.gather(run_worker(), run_worker())
+    assert first["error"] is None and second["error"] is None, (first, second)
+    assert first["done"] > 0 and second["done"] > 0
+    assert scaled_fake.count(status=429) == 0
+    assert scaled_fake.count(status=418) == 0
+    full = full_windows(scaled_fake, until)
+    assert len(full) >= 2, full
+    assert all(used >= 0.90 * LIMIT for used in full.values()), sorted(full.values())
+    assert all(used <= LIMIT for used in full.values()), sorted(full.values())
+
+
+async def test_weight_spent_by_another_process_slows_the_client_down(
+    scaled_fake: FakeBinance, backend: RedisConfig
+) -> None:
+    other = LIMIT * 2 // 5
+    scaled_fake.background_weight[Market.SPOT] = other  # spent as each window opens
+    config = make_config(scaled_fake)
+    until = time.time() + 3.0
+    async with BinanceClient(config=config, redis=backend) as client:
+        await saturate(client, tasks=100, until=until)
+    assert scaled_fake.count(status=429) == 0
+    full = full_windows(scaled_fake, until)
+    assert full, "the run should span several windows"
+    # our own share stayed within what the other process left
+    assert all(used <= LIMIT for used in full.values()), full
+
+
+async def test_a_burst_of_weight_seen_in_the_headers_defers_the_next_calls(
+    scaled_fake: FakeBinance,
+) -> None:
+    async with BinanceClient(config=make_config(scaled_fake), redis=no_redis()) as client:
+        await client.call("GET /api/v3/ping")  # limits loaded, time in sync
+        scaled_fake.burn_weight(Market.SPOT, LIMIT - 60)
+        await client.call("GET /api/v3/ping")  # the header now shows the other spend
+        window = scaled_fake.requests[-1].window
+        await asyncio.gather(*(client.get_symbol_price("BTCUSDT") for _ in range(40)))
+    assert scaled_fake.count(status=429) == 0
+    later = [r for r in scaled_fake.requests if r.key == "GET /api/v3/ticker/price"]
+    assert any(r.window > window for r in later), "some calls must wait for the next window"
+
+
+async def test_a_429_pauses_the_pool_until_retry_after_and_no_418_follows(
+    scaled_fake: FakeBinance, event_log: Any
+) -> None:
+    async with BinanceClient(config=make_config(scaled_fake), redis=no_redis()) as client:
+        log: EventLog = event_log(client)
+        await client.call("GET /api/v3/ping")
+        scaled_fake.force_429(1, retry_after_s=1)
+        prices = await asyncio.gather(*(client.get_symbol_price("ETHUSDT") for _ in range(10)))
+    assert len(prices) == 10  # no caller saw the 429: each call waited and went again
+    assert scaled_fake.count(status=418) == 0
+    first_429 = min(r.t for r in scaled_fake.requests if r.status == 429)
+    pause = (first_429 + IN_FLIGHT_GRACE_S, first_429 + 1.0)  # in-flight ones may still land
+    assert not [r for r in scaled_fake.requests if pause[0] < r.t < pause[1]]
+    assert scaled_fake.count(status=200, key="GET /api/v3/ticker/price") == 10
+    assert "ratelimit.429" in log.kinds()
+    assert "ratelimit.resumed" in log.kinds()
