@@ -6,16 +6,22 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import gc
+import io
+import logging
 import os
 import shutil
 import socket
 import subprocess
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pytest
+import structlog
+
+from utils.config import LoggingConfig
+from utils.logging_setup import configure_logging
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Callable, Iterator
     from pathlib import Path
 
 REDIS_MISSING: Final = (
@@ -161,3 +167,23 @@ async def _answers_ping(port: int) -> bool:
         writer.close()
         with contextlib.suppress(OSError):
             await writer.wait_closed()
+
+
+@pytest.fixture
+def log_to() -> Iterator[Callable[..., io.StringIO]]:
+    """Configure logging into a fresh buffer; restore structlog and the root logger after."""
+    root = logging.getLogger()
+    handlers, level = list(root.handlers), root.level
+
+    def configure(
+        level: str = "INFO", log_format: Literal["console", "json"] = "json"
+    ) -> io.StringIO:
+        stream = io.StringIO()
+        config = LoggingConfig(level=level, format=log_format, _env_file=None)
+        configure_logging(config, stream=stream)
+        return stream
+
+    yield configure
+    structlog.reset_defaults()
+    root.handlers[:] = handlers
+    root.setLevel(level)

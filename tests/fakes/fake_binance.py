@@ -41,7 +41,7 @@ __all__ = ("TEST_API_KEY", "TEST_API_SECRET", "FakeBinance", "RecordedRequest", 
 
 #: The HMAC pair of BINANCE.md §7's test vector; the fake knows it unless told other keys.
 TEST_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
-TEST_API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"  # noqa: S105 - public doc vector
+TEST_API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 _JSON = "application/json;charset=UTF-8"
 _FUTURES_PREFIXES = ("/fapi/", "/futures/")
@@ -183,6 +183,16 @@ class FakeBinance:
     ) -> None:
         limits = self._limits[market]
         limits.forced, limits.forced_retry_s = n, retry_after_s
+
+    @property
+    def in_flight_grace_s(self) -> float:
+        """How long after a 429 a request still counts as already in flight (no ban)."""
+        return self._limits[Market.SPOT].grace_s
+
+    @in_flight_grace_s.setter
+    def in_flight_grace_s(self, seconds: float) -> None:
+        for limits in self._limits.values():
+            limits.grace_s = seconds
 
     def burn_weight(self, market: Market, weight: int) -> None:
         self._limits[market].charge(self.now(), weight)

@@ -51,6 +51,7 @@ class MarketLimits:
         self.orders = by_kind[PoolKind.ORDERS]
         self.throttled_until = self.banned_until = self.throttled_at = 0.0
         self.bans = self.forced = 0
+        self.grace_s = IN_FLIGHT_GRACE_S
         self.forced_retry_s = 1
         self._background = background
 
@@ -82,9 +83,11 @@ class MarketLimits:
     ) -> tuple[int, ApiError | None]:
         """(weight charged, the 429/418 to answer or None) for a request arriving now."""
         if self.banned_until <= now < self.throttled_until:
-            if now - self.throttled_at < IN_FLIGHT_GRACE_S:  # sent before the 429 arrived
+            if now - self.throttled_at < self.grace_s:  # sent before the 429 arrived
                 return 0, ApiError(
-                    429, -1003, _weight_msg(self.weight[0]) if self.weight else "Too many requests",
+                    429,
+                    -1003,
+                    _weight_msg(self.weight[0]) if self.weight else "Too many requests",
                     headers=retry_after(self.throttled_until - now),
                 )
             self.banned_until = now + first_ban_s * 2**self.bans  # kept sending while 429'd

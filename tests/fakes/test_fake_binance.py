@@ -92,6 +92,7 @@ async def test_overflowing_the_window_answers_429_then_418_for_sending_while_429
     http: aiohttp.ClientSession,
 ) -> None:
     async with FakeBinance(spot_windows=spot_weight(60, 10)) as fake:
+        fake.in_flight_grace_s = 0
         align(fake, 60, 0.1)
         for _ in range(10):
             assert (await call(http, "GET", fake.url + "/api/v3/ping"))[0] == 200
@@ -111,6 +112,7 @@ async def test_bans_escalate_and_every_request_during_one_is_refused(
     http: aiohttp.ClientSession,
 ) -> None:
     async with FakeBinance(spot_windows=spot_weight(60, 1), first_ban_s=0.2) as fake:
+        fake.in_flight_grace_s = 0
         align(fake, 60, 0.1)
         ping = fake.url + "/api/v3/ping"
         bans = []
@@ -181,11 +183,23 @@ async def test_count_rejected_weight_makes_429d_requests_pay(
 async def test_forced_429_behaves_like_an_overflow(
     fake: FakeBinance, http: aiohttp.ClientSession
 ) -> None:
+    fake.in_flight_grace_s = 0
     fake.force_429(retry_after_s=7)
     status, body, resp = await call(http, "GET", fake.url + "/api/v3/ping")
     assert (status, body["code"], resp.headers["Retry-After"]) == (429, -1003, "7")
     assert (await call(http, "GET", fake.url + "/api/v3/ping"))[0] == 418
     assert (await call(http, "GET", fake.url + "/fapi/v1/ping"))[0] == 200  # other market
+
+
+async def test_requests_already_in_flight_when_a_429_went_out_are_not_banned(
+    fake: FakeBinance, http: aiohttp.ClientSession
+) -> None:
+    fake.in_flight_grace_s = 60.0
+    fake.force_429(retry_after_s=7)
+    assert (await call(http, "GET", fake.url + "/api/v3/ping"))[0] == 429
+    assert (await call(http, "GET", fake.url + "/api/v3/ping"))[0] == 429  # not 418
+    fake.in_flight_grace_s = 0
+    assert (await call(http, "GET", fake.url + "/api/v3/ping"))[0] == 418
 
 
 async def test_doc_hmac_vector_verifies_with_its_secret(

@@ -58,7 +58,7 @@ def test_binance_config_defaults_need_no_environment() -> None:
 
 
 def test_binance_config_is_constructible_in_python_by_field_name() -> None:
-    config = BinanceConfig(api_key="k", secret_key="s", _env_file=None)  # noqa: S106  # a test value
+    config = BinanceConfig(api_key="k", secret_key="s", _env_file=None)  # a test value
 
     assert config.secret_key is not None
     assert config.secret_key.get_secret_value() == "s"
@@ -69,7 +69,7 @@ def test_python_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) 
     monkeypatch.setenv("BINANCE_API_SECRET", "from-env")
     monkeypatch.setenv("MAX_WEBSOCKET_CONNECTIONS", "9")
 
-    config = BinanceConfig(secret_key="from-python", max_websocket_connections=2)  # noqa: S106  # a test value
+    config = BinanceConfig(secret_key="from-python", max_websocket_connections=2)  # a test value
 
     assert config.secret_key is not None
     assert config.secret_key.get_secret_value() == "from-python"

@@ -2,40 +2,18 @@
 
 from __future__ import annotations
 
-import io
 import logging
 import uuid
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING
 
 import orjson
-import pytest
 import structlog
 
-from utils.config import LoggingConfig
-from utils.logging_setup import configure_logging, redact, register_secret, registered_secrets
+from utils.logging_setup import redact, register_secret, registered_secrets
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterator
-
-
-@pytest.fixture
-def log_to() -> Iterator[Callable[..., io.StringIO]]:
-    """Configure logging into a fresh buffer; restore structlog and the root logger after."""
-    root = logging.getLogger()
-    handlers, level = list(root.handlers), root.level
-
-    def configure(
-        level: str = "INFO", log_format: Literal["console", "json"] = "json"
-    ) -> io.StringIO:
-        stream = io.StringIO()
-        config = LoggingConfig(level=level, format=log_format, _env_file=None)
-        configure_logging(config, stream=stream)
-        return stream
-
-    yield configure
-    structlog.reset_defaults()
-    root.handlers[:] = handlers
-    root.setLevel(level)
+    import io
+    from collections.abc import Callable
 
 
 def _lines(stream: io.StringIO) -> list[dict[str, object]]:

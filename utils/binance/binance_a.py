@@ -14,9 +14,8 @@ import asyncio
 import hashlib
 import inspect
 import time
-from collections.abc import Callable
-from types import TracebackType
-from typing import Any, Self
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Self
 
 import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
@@ -38,10 +37,16 @@ from utils.binance.binance_metrics import RequestMetrics
 from utils.binance.binance_private import PrivateEndpoints
 from utils.binance.binance_public import PublicEndpoints
 from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
-from utils.binance.binance_request import RawResponse, Transport, error_from_response
+from utils.binance.binance_request import (
+    RawResponse,
+    Transport,
+    error_from_response,
+    outcome_unknown,
+)
 from utils.binance.binance_types import (
     BinanceEvent,
     Endpoint,
+    ErrorCode,
     Market,
     Params,
     PoolKind,
@@ -51,6 +56,10 @@ from utils.binance.binance_types import (
 from utils.binance.binance_utils import backoff_delay, make_signer, new_client_order_id
 from utils.config import BinanceConfig, RedisConfig
 from utils.logging_setup import register_secret
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+    from types import TracebackType
 
 __all__ = ("BinanceClient", "EventBus")
 
@@ -66,6 +75,7 @@ _ORDER_GET = {
     Market.FUTURES: endpoint("GET /fapi/v1/order"),
 }
 _TIME_SAMPLES = 3
+_RESYNC_EVENT_MS = 500  # an offset change worth telling the operator about
 
 
 class EventBus:
@@ -178,7 +188,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
 
     # --- the generic door --------------------------------------------------------------
     async def call(self, operation: str, **params: Any) -> Any:
-        """Call any operation of the table: ``await client.call("GET /api/v3/depth", symbol="BTCUSDT")``."""
+        """Call any operation of the table.
+
+        ``await client.call("GET /api/v3/depth", symbol="BTCUSDT")``
+        """
         try:
             target = ENDPOINTS[operation]
         except KeyError:
@@ -249,7 +262,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 attempt += 1
                 await self._backoff(attempt)
                 continue
-            ok = response.status < 400
+            ok = response.status < HTTPStatus.BAD_REQUEST
             await self._limiter.settle(ticket, response.headers, succeeded=ok)
             latency = response.received_ms - response.sent_ms
             if ok:
@@ -264,7 +277,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                     endpoint.market,
                     seconds=error.retry_after_s,
                     banned=isinstance(error, BinanceIPBannedError),
-                    orders=error.code == -1015,
+                    orders=error.code == ErrorCode.TOO_MANY_ORDERS,
                     endpoint=endpoint.key,
                 )
                 if attempt >= retries or error.retry_after_s > self.config.rate_limit_max_pause_s:
@@ -272,7 +285,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 attempt += 1
                 self.metrics.record_retry()
                 continue  # acquire() waits for the pause to end
-            if response.status >= 500 or response.status == 408:
+            if outcome_unknown(response.status):
                 breaker.record_failure()
                 if attempt >= retries:
                     raise error
@@ -282,7 +295,9 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             breaker.record_neutral()
             if isinstance(error, BinanceTimestampError) and endpoint.signed and not resynced:
                 resynced = True
-                await self._sync_time(endpoint.market, stale_since=self._synced_at.get(endpoint.market))
+                await self._sync_time(
+                    endpoint.market, stale_since=self._synced_at.get(endpoint.market)
+                )
                 continue
             raise error
 
@@ -326,7 +341,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             previous = self._transport.offset_ms(market)
             self._transport.set_offset_ms(market, offset)
             self._synced_at[market] = time.monotonic()
-            if previous is not None and abs(previous - offset) > 500:
+            if previous is not None and abs(previous - offset) > _RESYNC_EVENT_MS:
                 self.events.publish(
                     BinanceEvent(
                         "time.resync",
@@ -348,7 +363,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             try:
                 return (await self._exchange(_ORDER_GET[market], query)).json()
             except BinanceOrderRejectedError as e:
-                if e.code != -2013:
+                if e.code != ErrorCode.NO_SUCH_ORDER:
                     raise
                 wait = deadline - self._transport.server_time_s()
                 if wait <= 0:

@@ -6,12 +6,15 @@ it, failure opens it again."""
 from __future__ import annotations
 
 import time
-from collections.abc import Callable
 from dataclasses import dataclass
 from enum import StrEnum
+from typing import TYPE_CHECKING
 
 from utils.binance.binance_exceptions import BinanceCircuitOpenError
 from utils.binance.binance_types import BinanceEvent, Market
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
 
 __all__ = ("BreakerConfig", "BreakerState", "CircuitBreaker")
 
@@ -82,7 +85,9 @@ class CircuitBreaker:
         if self._state is BreakerState.HALF_OPEN:
             self._probing = False
             self._open("the probe failed")
-        elif self._state is BreakerState.CLOSED and self._failures >= self._config.failures_to_open:
+        elif (
+            self._state is BreakerState.CLOSED and self._failures >= self._config.failures_to_open
+        ):
             self._open(f"{self._failures} failures in a row")
 
     def record_neutral(self) -> None:

@@ -6,8 +6,7 @@ Weights follow ``shared/BINANCE.md`` §6 (spot docs of 2026-07-21, futures of 20
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Final
+from typing import TYPE_CHECKING, Final
 
 from utils.binance.binance_types import (
     Endpoint,
@@ -18,6 +17,9 @@ from utils.binance.binance_types import (
     Security,
     WeightRule,
 )
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
 
 __all__ = (
     "DEFAULT_RATE_WINDOWS",
@@ -63,7 +65,10 @@ _TABLE: tuple[Endpoint, ...] = (
     Endpoint(S, GET, "/api/v3/time", NONE, WeightRule(1)),
     Endpoint(S, GET, "/api/v3/exchangeInfo", NONE, WeightRule(20), cache_ttl_s=3600),
     Endpoint(
-        S, GET, "/api/v3/depth", NONE,
+        S,
+        GET,
+        "/api/v3/depth",
+        NONE,
         WeightRule(5, by_limit=((100, 5), (500, 25), (1000, 50), (5000, 250)), limit_default=100),
         required=("symbol",),
     ),
@@ -72,26 +77,47 @@ _TABLE: tuple[Endpoint, ...] = (
     Endpoint(S, GET, "/api/v3/klines", NONE, WeightRule(2), required=("symbol", "interval")),
     Endpoint(S, GET, "/api/v3/avgPrice", NONE, WeightRule(2), required=("symbol",), cache_ttl_s=1),
     Endpoint(
-        S, GET, "/api/v3/ticker/24hr", NONE,
+        S,
+        GET,
+        "/api/v3/ticker/24hr",
+        NONE,
         WeightRule(2, no_symbol=80, by_symbols=((20, 2), (100, 40), (10**9, 80))),
         cache_ttl_s=1,
     ),
     Endpoint(
-        S, GET, "/api/v3/ticker/price", NONE,
-        WeightRule(2, no_symbol=4, by_symbols=((10**9, 4),)), cache_ttl_s=1,
+        S,
+        GET,
+        "/api/v3/ticker/price",
+        NONE,
+        WeightRule(2, no_symbol=4, by_symbols=((10**9, 4),)),
+        cache_ttl_s=1,
     ),
     Endpoint(
-        S, GET, "/api/v3/ticker/bookTicker", NONE,
-        WeightRule(2, no_symbol=4, by_symbols=((10**9, 4),)), cache_ttl_s=1,
+        S,
+        GET,
+        "/api/v3/ticker/bookTicker",
+        NONE,
+        WeightRule(2, no_symbol=4, by_symbols=((10**9, 4),)),
+        cache_ttl_s=1,
     ),
     # --- spot account and trading -------------------------------------------------------
     Endpoint(S, GET, "/api/v3/account", USER_DATA, WeightRule(20)),
     Endpoint(
-        S, POST, "/api/v3/order", TRADE, WeightRule(1), orders=1, weight_on_success=0,
+        S,
+        POST,
+        "/api/v3/order",
+        TRADE,
+        WeightRule(1),
+        orders=1,
+        weight_on_success=0,
         required=_SYMBOL_ORDER,
     ),
     Endpoint(
-        S, POST, "/api/v3/order/test", TRADE, WeightRule(1, by_param=(("computeCommissionRates", 20),)),
+        S,
+        POST,
+        "/api/v3/order/test",
+        TRADE,
+        WeightRule(1, by_param=(("computeCommissionRates", 20),)),
         required=_SYMBOL_ORDER,
     ),
     Endpoint(S, GET, "/api/v3/order", USER_DATA, WeightRule(4), required=("symbol",)),
@@ -101,7 +127,11 @@ _TABLE: tuple[Endpoint, ...] = (
     Endpoint(S, GET, "/api/v3/openOrders", USER_DATA, WeightRule(6, no_symbol=80)),
     Endpoint(S, GET, "/api/v3/allOrders", USER_DATA, WeightRule(20), required=("symbol",)),
     Endpoint(
-        S, GET, "/api/v3/myTrades", USER_DATA, WeightRule(20, by_param=(("orderId", 5),)),
+        S,
+        GET,
+        "/api/v3/myTrades",
+        USER_DATA,
+        WeightRule(20, by_param=(("orderId", 5),)),
         required=("symbol",),
     ),
     # --- futures market data ------------------------------------------------------------
@@ -109,22 +139,38 @@ _TABLE: tuple[Endpoint, ...] = (
     Endpoint(F, GET, "/fapi/v1/time", NONE, WeightRule(1)),
     Endpoint(F, GET, "/fapi/v1/exchangeInfo", NONE, WeightRule(1), cache_ttl_s=3600),
     Endpoint(
-        F, GET, "/fapi/v1/depth", NONE,
+        F,
+        GET,
+        "/fapi/v1/depth",
+        NONE,
         WeightRule(10, by_limit=((50, 2), (100, 5), (500, 10), (1000, 20)), limit_default=500),
         required=("symbol",),
     ),
     Endpoint(
-        F, GET, "/fapi/v1/klines", NONE,
+        F,
+        GET,
+        "/fapi/v1/klines",
+        NONE,
         WeightRule(5, by_limit=((99, 1), (499, 2), (1000, 5), (1500, 10)), limit_default=500),
         required=("symbol", "interval"),
     ),
     Endpoint(F, GET, "/fapi/v1/ticker/24hr", NONE, WeightRule(1, no_symbol=40), cache_ttl_s=1),
     Endpoint(
-        F, GET, "/fapi/v2/ticker/price", NONE, WeightRule(1, no_symbol=2), cache_ttl_s=1,
+        F,
+        GET,
+        "/fapi/v2/ticker/price",
+        NONE,
+        WeightRule(1, no_symbol=2),
+        cache_ttl_s=1,
         ignore_weight_header=True,
     ),
     Endpoint(
-        F, GET, "/fapi/v1/ticker/bookTicker", NONE, WeightRule(2, no_symbol=5), cache_ttl_s=1,
+        F,
+        GET,
+        "/fapi/v1/ticker/bookTicker",
+        NONE,
+        WeightRule(2, no_symbol=5),
+        cache_ttl_s=1,
         ignore_weight_header=True,
     ),
     Endpoint(F, GET, "/fapi/v1/premiumIndex", NONE, WeightRule(1, no_symbol=10), cache_ttl_s=1),

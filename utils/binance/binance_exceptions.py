@@ -11,8 +11,8 @@
     ├── BinanceCircuitOpenError       the market's breaker is open; ``retry_in_s``
     ├── BinanceWebSocketError         stream capacity or protocol problems
     ├── BinanceOrderNotPlacedError    an unknown outcome that reconciliation proved never executed
-    └── BinanceAPIError               Binance answered with an error: ``code``, ``msg``, ``http_status``
-        ├── BinanceRateLimitError     429 / -1003 / -1015, or a pool paused locally; ``retry_after_s``
+    └── BinanceAPIError               Binance answered an error: ``code``, ``msg``, ``http_status``
+        ├── BinanceRateLimitError     429 / -1003 / -1015, or a pool paused; ``retry_after_s``
         │   └── BinanceIPBannedError  418; ``banned_until`` (aware UTC datetime)
         ├── BinanceAuthError          -2014 / -2015 / -1022 (and 401)
         ├── BinanceInvalidSymbolError -1121
@@ -132,7 +132,9 @@ class BinanceIPBannedError(BinanceRateLimitError):
     """HTTP 418: the IP is banned for ignoring 429s, until ``banned_until``."""
 
     def __init__(self, code: int, msg: str, *, endpoint: str, retry_after_s: float) -> None:
-        super().__init__(code, msg, endpoint=endpoint, retry_after_s=retry_after_s, http_status=418)
+        super().__init__(
+            code, msg, endpoint=endpoint, retry_after_s=retry_after_s, http_status=418
+        )
         self.banned_until = datetime.fromtimestamp(
             datetime.now(UTC).timestamp() + retry_after_s, tz=UTC
         )

@@ -4,8 +4,7 @@ of unknown outcomes) is the facade's ``place_order_checked``."""
 
 from __future__ import annotations
 
-from decimal import Decimal
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from utils.binance.binance_constants import endpoint
 from utils.binance.binance_exceptions import BinanceInputError
@@ -19,6 +18,9 @@ from utils.binance.binance_types import (
     Params,
 )
 from utils.binance.binance_utils import check_symbol, positive_decimal
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 __all__ = ("PrivateEndpoints",)
 

@@ -21,7 +21,10 @@ _PRICE = {
     Market.SPOT: endpoint("GET /api/v3/ticker/price"),
     Market.FUTURES: endpoint("GET /fapi/v2/ticker/price"),
 }
-_DEPTH = {Market.SPOT: endpoint("GET /api/v3/depth"), Market.FUTURES: endpoint("GET /fapi/v1/depth")}
+_DEPTH = {
+    Market.SPOT: endpoint("GET /api/v3/depth"),
+    Market.FUTURES: endpoint("GET /fapi/v1/depth"),
+}
 _KLINES = {
     Market.SPOT: endpoint("GET /api/v3/klines"),
     Market.FUTURES: endpoint("GET /fapi/v1/klines"),
@@ -82,5 +85,7 @@ class PublicEndpoints(EndpointCaller):
 
     async def get_mark_price(self, symbol: str) -> dict[str, Any]:
         """Futures mark price and funding: ``markPrice``, ``lastFundingRate``, ..."""
-        reply: dict[str, Any] = await self.call_endpoint(_PREMIUM, {"symbol": check_symbol(symbol)})
+        reply: dict[str, Any] = await self.call_endpoint(
+            _PREMIUM, {"symbol": check_symbol(symbol)}
+        )
         return reply

@@ -19,14 +19,22 @@ from __future__ import annotations
 import asyncio
 import math
 import time
-from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from utils.binance.binance_exceptions import BinanceIPBannedError, BinanceRateLimitError
-from utils.binance.binance_types import BinanceEvent, Endpoint, Market, Params, PoolKind, RateWindow
+from utils.binance.binance_types import (
+    BinanceEvent,
+    Endpoint,
+    Market,
+    Params,
+    PoolKind,
+    RateWindow,
+)
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
     from redis.asyncio import Redis
 
 __all__ = ("LimiterConfig", "Ticket", "WeightLimiter")
@@ -157,7 +165,9 @@ class WeightLimiter:
         plan = self._plans.get(endpoint.key) or self._plan(endpoint)
         weight = endpoint.weight.cost(params)
         costs = tuple(
-            (w, weight if kind == 0 else kind) for w, kind in plan if (weight if kind == 0 else kind)
+            (w, weight if kind == 0 else kind)
+            for w, kind in plan
+            if (weight if kind == 0 else kind)
         )
         while True:
             now = self._clock()
@@ -211,17 +221,10 @@ class WeightLimiter:
         if banned:
             self._set_pause(f"{market}:acct", until)
             self._paused[f"{market}:banned"] = until
-        full = [w for w in self._windows.get(market, ()) if w.scope == scope]
-        for w in full:  # the server says the window is full, whatever we think
-            _slot(w, int(self._clock() // w.spec.interval_s)).ext_hi = w.spec.limit
-        if self._redis is not None:
-            pipe = self._redis.pipeline(transaction=False)
-            pause_key, pause_ms = f"{self._prefix}:pause:{scope}", max(1, int(seconds * 1000))
-            _ = pipe.set(pause_key, int(until * 1000), px=pause_ms)
-            for w in full:
-                key = self._rkey(w, int(self._clock() // w.spec.interval_s))
-                _ = pipe.hset(key, "eh", w.spec.limit)
-            await pipe.execute()
+        if self._redis is not None:  # other processes behind this IP must stop too
+            ms = max(1, int(seconds * 1000))
+            for paused in (scope, f"{market}:acct") if banned else (scope,):
+                await self._redis.set(f"{self._prefix}:pause:{paused}", int(until * 1000), px=ms)
         kind = "ratelimit.418" if banned else "ratelimit.429"
         what = "IP banned by Binance" if banned else "rate limit hit (429)"
         self._emit(
@@ -286,7 +289,10 @@ class WeightLimiter:
         if self._paused.get(scope) == until:
             self._emit(
                 BinanceEvent(
-                    "ratelimit.resumed", market, f"{market}: rate limit pause over", {"scope": scope}
+                    "ratelimit.resumed",
+                    market,
+                    f"{market}: rate limit pause over",
+                    {"scope": scope},
                 )
             )
 
@@ -351,8 +357,12 @@ class WeightLimiter:
                         w.spec.market,
                         f"{w.spec.name}: {used}/{w.spec.limit} used "
                         f"({used / w.spec.limit:.0%}, above {threshold:.0%})",
-                        {"pool": w.spec.name, "used": used, "limit": w.spec.limit,
-                         "threshold": threshold},
+                        {
+                            "pool": w.spec.name,
+                            "used": used,
+                            "limit": w.spec.limit,
+                            "threshold": threshold,
+                        },
                     )
                 )
 

@@ -5,14 +5,13 @@ the limiter, breaker and retries live above it (``binance_a``)."""
 from __future__ import annotations
 
 import time
-from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import Any, Final
+from http import HTTPStatus
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import orjson
 import structlog
-from multidict import CIMultiDictProxy
 from yarl import URL
 
 from utils.binance.binance_exceptions import (
@@ -29,22 +28,34 @@ from utils.binance.binance_exceptions import (
     BinanceTransportError,
     BinanceUnknownStatusError,
 )
-from utils.binance.binance_types import Endpoint, Market, Params
+from utils.binance.binance_types import Endpoint, ErrorCode, Market, Params
 from utils.binance.binance_utils import Signer, ban_seconds, encode_params
 
-__all__ = ("RawResponse", "Transport", "error_from_response")
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from multidict import CIMultiDictProxy
+
+__all__ = ("RawResponse", "Transport", "error_from_response", "outcome_unknown")
 
 _log = structlog.get_logger(__name__)
 
-_AUTH_CODES: Final = frozenset({-2014, -2015, -1022})
-_ORDER_CODES: Final = frozenset({-2010, -2011, -2013})
+_AUTH_CODES: Final = frozenset(
+    {ErrorCode.BAD_API_KEY_FMT, ErrorCode.REJECTED_MBX_KEY, ErrorCode.INVALID_SIGNATURE}
+)
+_ORDER_CODES: Final = frozenset(
+    {ErrorCode.NEW_ORDER_REJECTED, ErrorCode.CANCEL_REJECTED, ErrorCode.NO_SUCH_ORDER}
+)
 _HINTS: Final[Mapping[int, str]] = {
-    -2014: "check BINANCE_API_KEY",
-    -2015: "check the API key, its IP whitelist and its permissions",
-    -1022: "check BINANCE_API_SECRET (or the private key) belongs to BINANCE_API_KEY",
-    -1021: "the clock is off even after a resync; check the machine's time",
-    -1121: "check the symbol spelling, e.g. BTCUSDT",
+    ErrorCode.BAD_API_KEY_FMT: "check BINANCE_API_KEY",
+    ErrorCode.REJECTED_MBX_KEY: "check the API key, its IP whitelist and its permissions",
+    ErrorCode.INVALID_SIGNATURE: (
+        "check BINANCE_API_SECRET (or the private key) belongs to BINANCE_API_KEY"
+    ),
+    ErrorCode.INVALID_TIMESTAMP: "the clock is off even after a resync; check the machine's time",
+    ErrorCode.BAD_SYMBOL: "check the symbol spelling, e.g. BTCUSDT",
 }
+_UNKNOWN_OUTCOME: Final = frozenset({HTTPStatus.REQUEST_TIMEOUT})
 
 
 @dataclass(frozen=True, slots=True)
@@ -160,9 +171,9 @@ class Transport:
         _log.debug(
             "binance_request",
             endpoint=endpoint.key,
-            params=sorted(params) if endpoint.signed else dict(params),
+            params=tuple(params) if endpoint.signed else params,  # names only when signed
             status=status,
-            ms=round(received - sent, 2),
+            ms=received - sent,
         )
         return RawResponse(status, resp_headers, body, sent, received)
 
@@ -184,28 +195,35 @@ def error_from_response(
     status = response.status
     code, msg = _code_and_msg(response)
     key = endpoint.key
-    if status == 418:
+    if status == HTTPStatus.IM_A_TEAPOT:
         wait = ban_seconds(msg, response.headers.get("Retry-After"), now_s)
-        return BinanceIPBannedError(code or -1003, msg, endpoint=key, retry_after_s=wait)
-    if status == 429:
+        code = code or ErrorCode.TOO_MANY_REQUESTS
+        return BinanceIPBannedError(code, msg, endpoint=key, retry_after_s=wait)
+    if status == HTTPStatus.TOO_MANY_REQUESTS:
         retry = response.headers.get("Retry-After")
         wait = float(retry) if retry and retry.replace(".", "", 1).isdigit() else 1.0
-        return BinanceRateLimitError(code or -1003, msg, endpoint=key, retry_after_s=wait)
+        code = code or ErrorCode.TOO_MANY_REQUESTS
+        return BinanceRateLimitError(code, msg, endpoint=key, retry_after_s=wait)
     hint = _HINTS.get(code)
     text = f"{msg} ({hint})" if hint else msg
-    if code in _AUTH_CODES or status == 401:
+    if code in _AUTH_CODES or status == HTTPStatus.UNAUTHORIZED:
         return BinanceAuthError(code, text, endpoint=key, http_status=status)
-    if code == -1121:
+    if code == ErrorCode.BAD_SYMBOL:
         return BinanceInvalidSymbolError(code, text, endpoint=key, http_status=status)
-    if code == -1021:
+    if code == ErrorCode.INVALID_TIMESTAMP:
         return BinanceTimestampError(code, text, endpoint=key, http_status=status)
     if code in _ORDER_CODES:
         return BinanceOrderRejectedError(code, text, endpoint=key, http_status=status)
-    if status >= 500 or status == 408 or code == -1007:
+    if outcome_unknown(status) or code == ErrorCode.TIMEOUT:
         return BinanceUnknownStatusError(
             code, text, endpoint=key, http_status=status, client_order_id=client_order_id
         )
     return BinanceAPIError(code, text, endpoint=key, http_status=status)
+
+
+def outcome_unknown(status: int) -> bool:
+    """5xx and 408: Binance could not say whether the request executed."""
+    return status >= HTTPStatus.INTERNAL_SERVER_ERROR or status in _UNKNOWN_OUTCOME
 
 
 def _code_and_msg(response: RawResponse) -> tuple[int, str]:

@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
-from enum import StrEnum
+from enum import IntEnum, StrEnum
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -15,6 +15,7 @@ __all__ = (
     "BinanceEvent",
     "Endpoint",
     "EndpointCaller",
+    "ErrorCode",
     "HttpMethod",
     "Market",
     "Order",
@@ -35,6 +36,23 @@ Params = Mapping[str, Any]
 class Market(StrEnum):
     SPOT = "spot"
     FUTURES = "futures"
+
+
+class ErrorCode(IntEnum):
+    """Binance error codes the client acts on (BINANCE.md §5)."""
+
+    TOO_MANY_REQUESTS = -1003
+    TIMEOUT = -1007
+    TOO_MANY_ORDERS = -1015
+    INVALID_TIMESTAMP = -1021
+    INVALID_SIGNATURE = -1022
+    BAD_SYMBOL = -1121
+    INVALID_LISTEN_KEY = -1125
+    NEW_ORDER_REJECTED = -2010
+    CANCEL_REJECTED = -2011
+    NO_SUCH_ORDER = -2013
+    BAD_API_KEY_FMT = -2014
+    REJECTED_MBX_KEY = -2015
 
 
 class HttpMethod(StrEnum):
@@ -151,7 +169,7 @@ class WeightRule:
     limit_default: int | None = None
     by_param: tuple[tuple[str, int], ...] = ()
 
-    def cost(self, params: Params) -> int:  # noqa: C901 - one branch per documented rule
+    def cost(self, params: Params) -> int:
         for name, weight in self.by_param:
             value = params.get(name)
             if value is not None and value is not False and str(value).lower() != "false":

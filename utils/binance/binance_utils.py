@@ -9,9 +9,8 @@ import hmac
 import random
 import re
 import uuid
-from collections.abc import Callable
 from decimal import Decimal, InvalidOperation
-from typing import Any, Final, Protocol
+from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import quote
 
 import orjson
@@ -21,7 +20,11 @@ from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from utils.binance.binance_exceptions import BinanceConfigError, BinanceInputError
-from utils.binance.binance_types import Params
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from utils.binance.binance_types import Params
 
 __all__ = (
     "Signer",

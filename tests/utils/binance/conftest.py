@@ -3,8 +3,7 @@ it over HTTP, configured with short windows and timeouts."""
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import pytest
 
@@ -12,6 +11,9 @@ from tests.fakes.fake_binance import FakeBinance
 from utils.binance import BinanceClient, BinanceEvent
 from utils.binance.binance_types import Market, PoolKind, RateWindow
 from utils.config import BinanceConfig, RedisConfig
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
 
 API_KEY: Final = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET: Final = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"

@@ -3,11 +3,11 @@
 from __future__ import annotations
 
 from decimal import Decimal
+from typing import TYPE_CHECKING
 
 import pytest
 
-from tests.fakes.fake_binance import FakeBinance
-from tests.utils.binance.conftest import make_config, no_redis
+from tests.utils.binance.conftest import API_KEY, SECRET, make_config, no_redis
 from utils.binance import (
     BinanceAuthError,
     BinanceClient,
@@ -17,6 +17,9 @@ from utils.binance import (
     BinanceTransportError,
     Market,
 )
+
+if TYPE_CHECKING:
+    from tests.fakes.fake_binance import FakeBinance
 
 
 async def test_seed_example_reads_a_price_and_counts_the_request(
@@ -59,7 +62,10 @@ async def test_unknown_symbol_from_binance_is_a_typed_error(client: BinanceClien
         (lambda c: c.get_symbol_price("btc/usdt"), BinanceInputError),
         (lambda c: c.new_order("BTCUSDT", side="BUY", quantity=-1), BinanceInputError),
         (lambda c: c.new_order("BTCUSDT", side="HOLD", quantity=1), BinanceInputError),
-        (lambda c: c.new_order("BTCUSDT", side="BUY", type_="LIMIT", quantity=1), BinanceInputError),
+        (
+            lambda c: c.new_order("BTCUSDT", side="BUY", type_="LIMIT", quantity=1),
+            BinanceInputError,
+        ),
         (lambda c: c.call("GET /api/v3/nonsense"), BinanceInputError),
         (lambda c: c.call("GET /api/v3/depth"), BinanceInputError),
         (lambda c: c.get_order("BTCUSDT"), BinanceInputError),
@@ -102,8 +108,8 @@ async def test_a_client_used_outside_its_context_says_so(fake_binance: FakeBinan
 
 async def test_seed_constructor_arguments_override_the_config(fake_binance: FakeBinance) -> None:
     config = make_config(fake_binance, api_key=None, secret_key=None)
-    from tests.utils.binance.conftest import API_KEY, SECRET
-
-    async with BinanceClient(api_key=API_KEY, secret_key=SECRET, config=config, redis=no_redis()) as c:
+    async with BinanceClient(
+        api_key=API_KEY, secret_key=SECRET, config=config, redis=no_redis()
+    ) as c:
         account = await c.get_account_balance()
     assert "balances" in account

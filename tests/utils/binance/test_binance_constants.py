@@ -61,7 +61,9 @@ CASES: list[tuple[str, dict[str, Any], int]] = [
 
 
 @pytest.mark.parametrize(("key", "params", "weight"), CASES)
-def test_weight_rule_gives_the_documented_weight(key: str, params: dict[str, Any], weight: int) -> None:
+def test_weight_rule_gives_the_documented_weight(
+    key: str, params: dict[str, Any], weight: int
+) -> None:
     assert ENDPOINTS[key].weight.cost(params) == weight
 
 
@@ -76,5 +78,6 @@ def test_signing_follows_the_security_type() -> None:
     assert ENDPOINTS["POST /api/v3/order"].security is Security.TRADE
     assert not ENDPOINTS["GET /api/v3/ticker/price"].needs_key
     listen_key = ENDPOINTS["POST /fapi/v1/listenKey"]
-    assert listen_key.needs_key and not listen_key.signed  # futures USER_STREAM: key only
+    assert listen_key.needs_key
+    assert not listen_key.signed
     assert {e.market for e in ENDPOINTS.values()} == {Market.SPOT, Market.FUTURES}

@@ -7,20 +7,24 @@ from __future__ import annotations
 import asyncio
 import sys
 import time
-from collections.abc import AsyncIterator
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
+import aiohttp
 import orjson
 import pytest
 
-from tests.conftest import RedisServer
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_limits import IN_FLIGHT_GRACE_S
 from tests.utils.binance.conftest import API_KEY, SECRET, EventLog, make_config, no_redis, windows
-from tests.utils.binance.workload import mixed_call, saturate
+from tests.utils.binance.workload import saturate
 from utils.binance import BinanceClient, Market
 from utils.config import RedisConfig
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator
+
+    from tests.conftest import RedisServer
 
 LIMIT = 800  # weight per 1 s window: the real 6000/min, scaled so a test takes seconds
 RUN_S = 4.0  # users keep calling this long; every window opened before that had demand
@@ -74,9 +78,17 @@ async def test_two_processes_share_one_budget_through_redis(
 
     async def run_worker() -> dict[str, Any]:
         process = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "tests.utils.binance.limiter_worker",
-            scaled_fake.url, redis_server.url, "100", str(until), str(MARGIN),
-            cwd=ROOT, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
+            sys.executable,
+            "-m",
+            "tests.utils.binance.limiter_worker",
+            scaled_fake.url,
+            redis_server.url,
+            "100",
+            str(until),
+            str(MARGIN),
+            cwd=ROOT,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
         )
         out, err = await asyncio.wait_for(process.communicate(), timeout=60)
         assert process.returncode == 0, err.decode()[-2000:]
@@ -84,8 +96,10 @@ async def test_two_processes_share_one_budget_through_redis(
         return result
 
     first, second = await asyncio.gather(run_worker(), run_worker())
-    assert first["error"] is None and second["error"] is None, (first, second)
-    assert first["done"] > 0 and second["done"] > 0
+    assert first["error"] is None, first
+    assert second["error"] is None, second
+    assert first["done"] > 0
+    assert second["done"] > 0
     assert scaled_fake.count(status=429) == 0
     assert scaled_fake.count(status=418) == 0
     full = full_windows(scaled_fake, until)
@@ -140,3 +154,30 @@ async def test_a_429_pauses_the_pool_until_retry_after_and_no_418_follows(
     assert scaled_fake.count(status=200, key="GET /api/v3/ticker/price") == 10
     assert "ratelimit.429" in log.kinds()
     assert "ratelimit.resumed" in log.kinds()
+
+
+async def test_a_418_ban_stops_the_market_until_it_ends(event_log: Any) -> None:
+    async with FakeBinance(
+        spot_windows=windows(Market.SPOT, interval_s=60, limit=LIMIT),
+        api_keys={API_KEY: SECRET},
+        first_ban_s=1.0,
+    ) as fake:
+        fake.in_flight_grace_s = 0
+        config = make_config(fake)
+        async with BinanceClient(config=config, redis=no_redis()) as client:
+            log: EventLog = event_log(client)
+            await client.call("GET /api/v3/ping")
+            fake.force_429(1)  # somebody on this IP ignored a 429 and got the IP banned:
+            async with aiohttp.ClientSession() as other:
+                for _ in range(2):
+                    async with other.get(f"{fake.url}/api/v3/ping") as resp:
+                        await resp.read()
+            price = await client.get_symbol_price("BTCUSDT")  # meets the ban, waits it out
+            futures = await client.get_symbol_price("BTCUSDT", market=Market.FUTURES)
+    assert price["symbol"] == futures["symbol"] == "BTCUSDT"
+    ours = [r for r in fake.requests if r.key == "GET /api/v3/ticker/price"]
+    banned = [r for r in ours if r.status == 418]
+    assert len(banned) == 1  # the client sent nothing more until the ban was over
+    assert ours[-1].status == 200
+    assert ours[-1].t >= banned[0].t + 0.9
+    assert "ratelimit.418" in log.kinds()

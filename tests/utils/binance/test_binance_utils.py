@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 from decimal import Decimal
 
 import pytest
@@ -45,7 +46,7 @@ def test_hmac_signature_matches_binances_worked_example() -> None:
 
 
 def test_non_ascii_values_are_percent_encoded_before_signing() -> None:
-    payload = encode_params({**PARAMS, "symbol": "１２３４５６"})
+    payload = encode_params({**PARAMS, "symbol": "１２３４５６"})  # noqa: RUF001 - the docs' own full-width example
     assert payload.startswith("symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&")
     signer = make_signer(SECRET)
     assert signer is not None
@@ -63,8 +64,6 @@ def test_ed25519_pem_secret_signs_verifiably() -> None:
     ).decode()
     signer = make_signer(pem)
     assert signer is not None
-    import base64
-
     signature = base64.b64decode(signer(b"symbol=BTCUSDT&timestamp=1"))
     key.public_key().verify(signature, b"symbol=BTCUSDT&timestamp=1")  # raises if wrong
 
