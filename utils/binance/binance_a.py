@@ -21,7 +21,7 @@ import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
-from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS, endpoint
+from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
 from utils.binance.binance_exceptions import (
     BinanceError,
     BinanceInputError,
@@ -34,8 +34,8 @@ from utils.binance.binance_exceptions import (
     BinanceUnknownStatusError,
 )
 from utils.binance.binance_metrics import RequestMetrics
-from utils.binance.binance_private import PrivateEndpoints
-from utils.binance.binance_public import PublicEndpoints
+from utils.binance.binance_private import ORDER_QUERY, PrivateEndpoints
+from utils.binance.binance_public import EXCHANGE_INFO, SERVER_TIME, PublicEndpoints
 from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
 from utils.binance.binance_request import (
     RawResponse,
@@ -65,15 +65,6 @@ __all__ = ("BinanceClient", "EventBus")
 
 _log = structlog.get_logger(__name__)
 
-_TIME = {Market.SPOT: endpoint("GET /api/v3/time"), Market.FUTURES: endpoint("GET /fapi/v1/time")}
-_INFO = {
-    Market.SPOT: endpoint("GET /api/v3/exchangeInfo"),
-    Market.FUTURES: endpoint("GET /fapi/v1/exchangeInfo"),
-}
-_ORDER_GET = {
-    Market.SPOT: endpoint("GET /api/v3/order"),
-    Market.FUTURES: endpoint("GET /fapi/v1/order"),
-}
 _TIME_SAMPLES = 3
 _RESYNC_EVENT_MS = 500  # an offset change worth telling the operator about
 
@@ -319,11 +310,11 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 return
             if self.config.rate_limits_from_exchange:
                 params = {"symbol": "BTCUSDT"} if market is Market.SPOT else {}
-                response = await self._exchange(_INFO[market], params)
+                response = await self._exchange(EXCHANGE_INFO[market], params)
                 windows = _windows_from(market, response.json().get("rateLimits", ()))
                 if windows:
                     self._limiter.set_windows(market, windows)
-                    await self._limiter.adopt(_INFO[market], params, response.headers)
+                    await self._limiter.adopt(EXCHANGE_INFO[market], params, response.headers)
             self._ready.add(market)
 
     async def _sync_time(self, market: Market, *, stale_since: float | None) -> None:
@@ -333,7 +324,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 return  # another task resynced while we waited for the lock
             samples = []
             for _ in range(_TIME_SAMPLES):
-                response = await self._exchange(_TIME[market], {})
+                response = await self._exchange(SERVER_TIME[market], {})
                 server_ms = int(response.json()["serverTime"])
                 rtt = response.received_ms - response.sent_ms
                 samples.append((rtt, server_ms - (response.sent_ms + response.received_ms) / 2))
@@ -361,7 +352,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         deadline = self._transport.server_time_s() + self.config.recv_window_ms / 1000 + 1
         while True:
             try:
-                return (await self._exchange(_ORDER_GET[market], query)).json()
+                return (await self._exchange(ORDER_QUERY[market], query)).json()
             except BinanceOrderRejectedError as e:
                 if e.code != ErrorCode.NO_SUCH_ORDER:
                     raise

@@ -22,13 +22,13 @@ from utils.binance.binance_utils import check_symbol, positive_decimal
 if TYPE_CHECKING:
     from decimal import Decimal
 
-__all__ = ("PrivateEndpoints",)
+__all__ = ("ORDER_QUERY", "PrivateEndpoints")
 
 _ORDER_NEW = {
     Market.SPOT: endpoint("POST /api/v3/order"),
     Market.FUTURES: endpoint("POST /fapi/v1/order"),
 }
-_ORDER_GET = {
+ORDER_QUERY = {
     Market.SPOT: endpoint("GET /api/v3/order"),
     Market.FUTURES: endpoint("GET /fapi/v1/order"),
 }
@@ -111,8 +111,7 @@ class PrivateEndpoints(EndpointCaller):
         client_order_id: str | None = None,
         market: Market = Market.SPOT,
     ) -> Order:
-        params = _order_ref(symbol, order_id, client_order_id)
-        return Order.model_validate(await self.call_endpoint(_ORDER_GET[market], params))
+        return await self._order_call(ORDER_QUERY[market], symbol, order_id, client_order_id)
 
     async def cancel_order(
         self,
@@ -122,22 +121,23 @@ class PrivateEndpoints(EndpointCaller):
         client_order_id: str | None = None,
         market: Market = Market.SPOT,
     ) -> Order:
-        params = _order_ref(symbol, order_id, client_order_id)
-        return Order.model_validate(await self.call_endpoint(_ORDER_CANCEL[market], params))
+        return await self._order_call(_ORDER_CANCEL[market], symbol, order_id, client_order_id)
+
+    async def _order_call(
+        self, target: Endpoint, symbol: str, order_id: int | None, client_order_id: str | None
+    ) -> Order:
+        """One order, named by id or client order id, queried or cancelled."""
+        if order_id is None and not client_order_id:
+            raise BinanceInputError("pass order_id or client_order_id to identify the order")
+        params: dict[str, Any] = {"symbol": check_symbol(symbol)}
+        if order_id is not None:
+            params["orderId"] = order_id
+        if client_order_id:
+            params["origClientOrderId"] = client_order_id
+        return Order.model_validate(await self.call_endpoint(target, params))
 
     async def place_order_checked(self, endpoint: Endpoint, params: Params) -> Any:
         raise NotImplementedError
-
-
-def _order_ref(symbol: str, order_id: int | None, client_order_id: str | None) -> dict[str, Any]:
-    if order_id is None and not client_order_id:
-        raise BinanceInputError("pass order_id or client_order_id to identify the order")
-    params: dict[str, Any] = {"symbol": check_symbol(symbol)}
-    if order_id is not None:
-        params["orderId"] = order_id
-    if client_order_id:
-        params["origClientOrderId"] = client_order_id
-    return params
 
 
 def _enum(kind: type[OrderSide] | type[OrderType], value: object, name: str) -> str:

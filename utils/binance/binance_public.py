@@ -9,11 +9,14 @@ from utils.binance.binance_constants import endpoint
 from utils.binance.binance_types import EndpointCaller, Market
 from utils.binance.binance_utils import check_symbol
 
-__all__ = ("PublicEndpoints",)
+__all__ = ("EXCHANGE_INFO", "SERVER_TIME", "PublicEndpoints")
 
 _PING = {Market.SPOT: endpoint("GET /api/v3/ping"), Market.FUTURES: endpoint("GET /fapi/v1/ping")}
-_TIME = {Market.SPOT: endpoint("GET /api/v3/time"), Market.FUTURES: endpoint("GET /fapi/v1/time")}
-_INFO = {
+SERVER_TIME = {
+    Market.SPOT: endpoint("GET /api/v3/time"),
+    Market.FUTURES: endpoint("GET /fapi/v1/time"),
+}
+EXCHANGE_INFO = {
     Market.SPOT: endpoint("GET /api/v3/exchangeInfo"),
     Market.FUTURES: endpoint("GET /fapi/v1/exchangeInfo"),
 }
@@ -44,14 +47,14 @@ class PublicEndpoints(EndpointCaller):
 
     async def get_server_time(self, market: Market = Market.SPOT) -> int:
         """Binance's clock in epoch milliseconds."""
-        reply = await self.call_endpoint(_TIME[market])
+        reply = await self.call_endpoint(SERVER_TIME[market])
         return int(reply["serverTime"])
 
     async def get_exchange_info(
         self, symbol: str | None = None, market: Market = Market.SPOT
     ) -> dict[str, Any]:
         params = {"symbol": check_symbol(symbol)} if symbol else {}
-        info: dict[str, Any] = await self.call_endpoint(_INFO[market], params)
+        info: dict[str, Any] = await self.call_endpoint(EXCHANGE_INFO[market], params)
         return info
 
     async def get_symbol_price(self, symbol: str, market: Market = Market.SPOT) -> dict[str, str]:
