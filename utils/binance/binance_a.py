@@ -379,6 +379,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 margin=config.rate_limit_margin,
                 guard_s=config.rate_limit_guard_ms / 1000,
                 max_pause_wait_s=config.rate_limit_max_pause_s,
+                redis_retry_s=config.rate_limit_redis_retry_s,
             ),
             emit=self.events.publish,
             clock=self._transport.server_time_s,

@@ -22,6 +22,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
+from redis.exceptions import RedisError
+
 from utils.binance.binance_exceptions import BinanceIPBannedError, BinanceRateLimitError
 from utils.binance.binance_types import (
     BinanceEvent,
@@ -40,6 +42,8 @@ if TYPE_CHECKING:
 __all__ = ("LimiterConfig", "Ticket", "WeightLimiter")
 
 _MAX_STEPS: Final = 256
+_REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
+_REDIS_TIMEOUT_S: Final = 1.0  # a Redis that does not answer in this time is "down"
 _THRESHOLDS: Final = (0.8, 0.95)
 
 
@@ -48,6 +52,7 @@ class LimiterConfig:
     margin: float = 0.05
     guard_s: float = 0.05
     max_pause_wait_s: float = 30.0
+    redis_retry_s: float = 5.0  # how long to limit in process before trying Redis again
 
 
 @dataclass(slots=True)
@@ -85,6 +90,7 @@ class Ticket:
     endpoint: Endpoint
     charges: tuple[tuple[_Window, int, int], ...]  # (window, index, cost)
     at: float
+    local: bool = True  # booked in the in-process ledger (no Redis, or Redis was down)
 
 
 class WeightLimiter:
@@ -113,6 +119,8 @@ class WeightLimiter:
         self._script: Any = None
         self._plans: dict[str, tuple[tuple[_Window, int], ...]] = {}
         self._timers: list[asyncio.TimerHandle] = []
+        self._redis_retry_at = 0.0
+        self._redis_down = False
         for market, specs in (windows or {}).items():
             self.set_windows(market, specs)
 
@@ -135,15 +143,21 @@ class WeightLimiter:
             cost = weight if kind == 0 else kind
             if cost:
                 charges.append((w, int(now // w.spec.interval_s), cost))
-        if self._redis is None:
+        local = True
+        if self._redis is not None and self._shared():
+            try:
+                async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                    pipe = self._redis.pipeline(transaction=False)
+                    for w, idx, cost in charges:
+                        _ = pipe.hincrby(self._rkey(w, idx), "u", cost)
+                    await pipe.execute()
+                local = False
+            except _REDIS_ERRORS as e:
+                self._redis_failed(e)
+        if local:
             for w, idx, cost in charges:
                 _slot(w, idx).used += cost
-        else:
-            pipe = self._redis.pipeline(transaction=False)
-            for w, idx, cost in charges:
-                _ = pipe.hincrby(self._rkey(w, idx), "u", cost)
-            await pipe.execute()
-        await self.settle(Ticket(endpoint, tuple(charges), now), headers, succeeded=True)
+        await self.settle(Ticket(endpoint, tuple(charges), now, local), headers, succeeded=True)
 
     def windows(self, market: Market) -> tuple[RateWindow, ...]:
         return tuple(w.spec for w in self._windows.get(market, ()))
@@ -173,19 +187,18 @@ class WeightLimiter:
             now = self._clock()
             self._check_pause(endpoint, costs, now)
             epoch = self._pause_epoch
-            if self._redis is None:
-                at, charges = self._book_local(costs, now)
-            else:
-                at, charges = await self._book_redis(costs, now)
+            booked = await self._book_shared(costs, now) if self._shared() else None
+            local = booked is None
+            at, charges = self._book_local(costs, now) if booked is None else booked
             delay = at - self._clock()
             if delay > 0:
                 await asyncio.sleep(delay)
-                if self._redis is not None:
+                if not local:
                     await self._load_pauses(costs)
                 if self._pause_epoch != epoch and self._blocked_until(costs) > at:
-                    await self._unbook(charges)
+                    await self._unbook(charges, local=local)
                     continue
-            return Ticket(endpoint, charges, at)
+            return Ticket(endpoint, charges, at, local)
 
     async def settle(
         self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
@@ -205,11 +218,15 @@ class WeightLimiter:
                 if raw is not None and int(now_idx_time // w.spec.interval_s) == idx:
                     seen = int(raw)
             rows.append((w, idx, cost, refund, seen))
-        if self._redis is None:
+        if ticket.local:
             for w, idx, cost, refund, seen in rows:
                 _settle_slot(w, idx, cost, refund, seen)
-        else:
-            await self._settle_redis(rows)
+            return
+        try:
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                await self._settle_redis(rows)
+        except _REDIS_ERRORS as e:
+            self._redis_failed(e)
 
     async def pause(
         self, market: Market, *, seconds: float, banned: bool, orders: bool, endpoint: str
@@ -221,10 +238,16 @@ class WeightLimiter:
         if banned:
             self._set_pause(f"{market}:acct", until)
             self._paused[f"{market}:banned"] = until
-        if self._redis is not None:  # other processes behind this IP must stop too
+        redis = self._redis if self._shared() else None
+        if redis is not None:  # other processes behind this IP must stop too
             ms = max(1, int(seconds * 1000))
-            for paused in (scope, f"{market}:acct") if banned else (scope,):
-                await self._redis.set(f"{self._prefix}:pause:{paused}", int(until * 1000), px=ms)
+            try:
+                async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                    for paused in (scope, f"{market}:acct") if banned else (scope,):
+                        key = f"{self._prefix}:pause:{paused}"
+                        await redis.set(key, int(until * 1000), px=ms)
+            except _REDIS_ERRORS as e:
+                self._redis_failed(e)
         kind = "ratelimit.418" if banned else "ratelimit.429"
         what = "IP banned by Binance" if banned else "rate limit hit (429)"
         self._emit(
@@ -299,7 +322,12 @@ class WeightLimiter:
     async def _load_pauses(self, costs: Sequence[tuple[_Window, int]]) -> None:
         assert self._redis is not None  # noqa: S101 - only called in Redis mode
         scopes = sorted({w.scope for w, _ in costs})
-        values = await self._redis.mget([f"{self._prefix}:pause:{s}" for s in scopes])
+        try:
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                values = await self._redis.mget([f"{self._prefix}:pause:{s}" for s in scopes])
+        except _REDIS_ERRORS as e:
+            self._redis_failed(e)
+            return
         for scope, value in zip(scopes, values, strict=True):
             if value is not None:
                 self._set_pause(scope, int(value) / 1000)
@@ -366,19 +394,61 @@ class WeightLimiter:
                     )
                 )
 
-    async def _unbook(self, charges: Sequence[tuple[_Window, int, int]]) -> None:
-        if self._redis is None:
+    async def _unbook(self, charges: Sequence[tuple[_Window, int, int]], *, local: bool) -> None:
+        if local or self._redis is None:
             for w, idx, cost in charges:
                 slot = w.slots.get(idx)
                 if slot is not None:
                     slot.used -= cost
             return
-        pipe = self._redis.pipeline(transaction=False)
-        for w, idx, cost in charges:
-            _ = pipe.hincrby(self._rkey(w, idx), "u", -cost)
-        await pipe.execute()
+        try:
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                pipe = self._redis.pipeline(transaction=False)
+                for w, idx, cost in charges:
+                    _ = pipe.hincrby(self._rkey(w, idx), "u", -cost)
+                await pipe.execute()
+        except _REDIS_ERRORS as e:
+            self._redis_failed(e)
 
     # --- internals: the Redis ledger ------------------------------------------------------
+    def _shared(self) -> bool:
+        """Use Redis now? Not without one, nor for a while after it failed."""
+        return self._redis is not None and time.monotonic() >= self._redis_retry_at
+
+    async def _book_shared(
+        self, costs: Sequence[tuple[_Window, int]], now: float
+    ) -> tuple[float, tuple[tuple[_Window, int, int], ...]] | None:
+        """Book through Redis; None when Redis failed (the caller books in process)."""
+        try:
+            async with asyncio.timeout(_REDIS_TIMEOUT_S):
+                booked = await self._book_redis(costs, now)
+        except _REDIS_ERRORS as e:
+            self._redis_failed(e)
+            return None
+        if self._redis_down:
+            self._redis_down = False
+            self._emit(
+                BinanceEvent(
+                    "ratelimit.redis_up", None, "Redis is back: the weight budget is shared again"
+                )
+            )
+        return booked
+
+    def _redis_failed(self, error: BaseException) -> None:
+        self._redis_retry_at = time.monotonic() + self._config.redis_retry_s
+        if not self._redis_down:
+            self._redis_down = True
+            self._emit(
+                BinanceEvent(
+                    "ratelimit.redis_down",
+                    None,
+                    f"Redis is unreachable ({type(error).__name__}): each process limits itself "
+                    "from Binance's weight headers; retrying Redis every "
+                    f"{self._config.redis_retry_s:.0f} s",
+                    {"error": type(error).__name__},
+                )
+            )
+
     def _rkey(self, w: _Window, idx: int | str) -> str:
         scope = f"acct:{self._account}" if w.spec.per_account else "ip"
         return f"{self._prefix}:{w.spec.market}:{scope}:{w.spec.kind}:{w.spec.interval_s}:{idx}"

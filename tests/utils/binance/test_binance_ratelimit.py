@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import aiohttp
 import orjson
 import pytest
+import redis.asyncio as aioredis
 
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_limits import IN_FLIGHT_GRACE_S
@@ -181,3 +182,24 @@ async def test_a_418_ban_stops_the_market_until_it_ends(event_log: Any) -> None:
     assert ours[-1].status == 200
     assert ours[-1].t >= banned[0].t + 0.9
     assert "ratelimit.418" in log.kinds()
+
+
+async def test_calls_keep_working_when_redis_goes_away_and_share_again_when_it_returns(
+    scaled_fake: FakeBinance, redis_server: RedisServer, event_log: Any
+) -> None:
+    config = make_config(scaled_fake, rate_limit_redis_retry_s=0.5)
+    redis = RedisConfig(url=redis_server.url, _env_file=None)
+    async with BinanceClient(config=config, redis=redis) as client:
+        log: EventLog = event_log(client)
+        await client.get_symbol_price("BTCUSDT")
+        await redis_server.stop()
+        prices = await asyncio.gather(*(client.get_symbol_price("ETHUSDT") for _ in range(20)))
+        assert len(prices) == 20
+        assert log.kinds().count("ratelimit.redis_down") == 1
+        await redis_server.start()  # an empty Redis: bookings will show up in it again
+        await asyncio.sleep(0.5)  # the one deadline: when the client tries Redis again
+        await client.get_symbol_price("BTCUSDT")
+        assert log.kinds().count("ratelimit.redis_up") == 1
+        async with aioredis.from_url(redis_server.url) as check:
+            assert await check.keys("tgbot:rl:*")  # the budget lives in Redis again
+    assert scaled_fake.count(status=429) == 0
