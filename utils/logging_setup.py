@@ -25,7 +25,13 @@ if TYPE_CHECKING:
 
     from utils.config import LoggingConfig
 
-__all__ = ("configure_logging", "redact", "register_secret", "registered_secrets")
+__all__ = (
+    "configure_logging",
+    "get_logger",
+    "redact",
+    "register_secret",
+    "registered_secrets",
+)
 
 MASK: Final = "***"
 MIN_SECRET_LENGTH: Final = 8
@@ -174,3 +180,21 @@ def _json_dumps(obj: Any, default: Callable[[Any], Any] | None = None, **_: Any)
 def _is_tty(stream: TextIO) -> bool:
     isatty = getattr(stream, "isatty", None)
     return bool(isatty and isatty())
+
+
+def get_logger(name: str) -> Any:
+    """A library module's logger: structlog's key-value API over a stdlib logger.
+
+    Silent unless the application configures logging (``configure_logging`` renders these
+    records redacted, like everything else); a disabled level costs one ``isEnabledFor``.
+    """
+    return structlog.wrap_logger(
+        logging.getLogger(name),
+        processors=[
+            structlog.stdlib.filter_by_level,
+            structlog.stdlib.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            structlog.stdlib.ProcessorFormatter.wrap_for_formatter,
+        ],
+        wrapper_class=structlog.stdlib.BoundLogger,
+    )

@@ -17,7 +17,6 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
 
-import structlog
 from redis.asyncio import BlockingConnectionPool, Redis
 
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
@@ -55,7 +54,7 @@ from utils.binance.binance_types import (
 )
 from utils.binance.binance_utils import backoff_delay, make_signer, new_client_order_id
 from utils.config import BinanceConfig, RedisConfig
-from utils.logging_setup import register_secret
+from utils.logging_setup import get_logger, register_secret
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -63,7 +62,7 @@ if TYPE_CHECKING:
 
 __all__ = ("BinanceClient", "EventBus")
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 _TIME_SAMPLES = 3
 _RESYNC_EVENT_MS = 500  # an offset change worth telling the operator about

@@ -11,7 +11,6 @@ from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import orjson
-import structlog
 from yarl import URL
 
 from utils.binance.binance_exceptions import (
@@ -30,6 +29,7 @@ from utils.binance.binance_exceptions import (
 )
 from utils.binance.binance_types import Endpoint, ErrorCode, Market, Params
 from utils.binance.binance_utils import Signer, ban_seconds, encode_params
+from utils.logging_setup import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 
 __all__ = ("RawResponse", "Transport", "error_from_response", "outcome_unknown")
 
-_log = structlog.get_logger(__name__)
+_log = get_logger(__name__)
 
 _AUTH_CODES: Final = frozenset(
     {ErrorCode.BAD_API_KEY_FMT, ErrorCode.REJECTED_MBX_KEY, ErrorCode.INVALID_SIGNATURE}
