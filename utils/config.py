@@ -151,6 +151,8 @@ class BinanceConfig(_EnvModel):
     rate_limit_max_pause_s: float = Field(default=30.0, ge=0)
     rate_limits_from_exchange: bool = True
     rate_limit_redis_retry_s: float = Field(default=5.0, gt=0)
+    cache_enabled: bool = True
+    cache_max_entries: int = Field(default=10_000, ge=1)
     retry_attempts: int = Field(default=3, ge=0)
     retry_base_delay_s: float = Field(default=0.2, ge=0)
     retry_max_delay_s: float = Field(default=5.0, ge=0)

@@ -17,8 +17,19 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
 
+import orjson
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from utils.binance.binance_cache import (
+    Cache,
+    MemoryCache,
+    RedisCache,
+    SingleFlight,
+    cache_key,
+    endpoint_ttl,
+    get_or_fetch,
+    kline_ttl,
+)
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
 from utils.binance.binance_exceptions import (
@@ -32,7 +43,7 @@ from utils.binance.binance_exceptions import (
     BinanceTransportError,
     BinanceUnknownStatusError,
 )
-from utils.binance.binance_metrics import RequestMetrics
+from utils.binance.binance_metrics import RequestMetrics, render_prometheus
 from utils.binance.binance_private import ORDER_QUERY, PrivateEndpoints
 from utils.binance.binance_public import EXCHANGE_INFO, SERVER_TIME, PublicEndpoints
 from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
@@ -66,6 +77,18 @@ _log = get_logger(__name__)
 
 _TIME_SAMPLES = 3
 _RESYNC_EVENT_MS = 500  # an offset change worth telling the operator about
+# Closed candles never change: their TTL is decided from the answer (kline_ttl).
+_KLINES = frozenset(
+    {
+        "GET /api/v3/klines",
+        "GET /api/v3/uiKlines",
+        "GET /fapi/v1/klines",
+        "GET /fapi/v1/continuousKlines",
+        "GET /fapi/v1/indexPriceKlines",
+        "GET /fapi/v1/markPriceKlines",
+        "GET /fapi/v1/premiumIndexKlines",
+    }
+)
 
 
 class EventBus:
@@ -144,6 +167,8 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         self._breakers = {
             m: CircuitBreaker(m, breaker_config, emit=self.events.publish) for m in Market
         }
+        self._cache: Cache = MemoryCache(config.cache_max_entries)
+        self._flights = SingleFlight()
         self._ready: set[Market] = set()
         self._synced_at: dict[Market, float] = {}
         self._locks = {m: asyncio.Lock() for m in Market}
@@ -157,6 +182,9 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             )
             self._redis = Redis.from_pool(pool)  # waits for a free connection, never fails
             self._limiter = self._new_limiter(self._redis)
+            self._cache = RedisCache(
+                self._redis, prefix=self._redis_prefix, emit=self.events.publish
+            )
         return self
 
     async def __aexit__(
@@ -191,9 +219,19 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         return await self.call_endpoint(target, params)
 
     async def call_endpoint(self, endpoint: Endpoint, params: Params | None = None) -> Any:
-        """Validate locally, then limiter -> breaker -> transport; returns the decoded JSON."""
-        response = await self._prepared_exchange(endpoint, dict(params) if params else {})
-        return response.json()
+        """Cache (public answers only) -> limiter -> breaker -> transport; decoded JSON."""
+        request = dict(params) if params else {}
+        ttl = self._ttl(endpoint, request)
+        if ttl is None:
+            return (await self._prepared_exchange(endpoint, request)).json()
+
+        async def fetch() -> bytes:
+            return (await self._prepared_exchange(endpoint, request)).body
+
+        key = cache_key(endpoint.key, request)
+        body, hit = await get_or_fetch(self._cache, self._flights, key, ttl, fetch)
+        self.metrics.record_cache(endpoint.key, hit=hit)
+        return orjson.loads(body)
 
     async def place_order_checked(self, endpoint: Endpoint, params: Params) -> Any:
         """Send an order once. On an unknown outcome, query it by client order id: return it
@@ -208,18 +246,35 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         return response.json()
 
     def get_metrics(self) -> dict[str, Any]:
-        """``{"http": {...}, "pools": [...], "breakers": {...}}``; see ``RequestMetrics``."""
+        """A plain dict: ``http`` (``RequestMetrics.snapshot()``: totals, retries, per endpoint
+        requests / cache hits and misses / errors by code / p50-p95-p99 ms), ``pools`` (per
+        rate-limit window: ``pool``, ``used``, ``limit``), ``breakers`` (market -> state) and
+        ``cache`` (``hits``, ``misses``, ``errors``)."""
         return {
             "http": self.metrics.snapshot(),
             "pools": self._limiter.usage(),
             "breakers": {str(m): str(b.state) for m, b in self._breakers.items()},
+            "cache": self._cache.stats(),
         }
+
+    def metrics_text(self) -> str:
+        """The same numbers in Prometheus' text format (for the bot's ``/metrics``)."""
+        return render_prometheus(self.get_metrics())
 
     def rate_windows(self, market: Market) -> tuple[RateWindow, ...]:
         """The pools in force for a market (from exchangeInfo once loaded)."""
         return self._limiter.windows(market)
 
     # --- the pipeline ------------------------------------------------------------------
+    def _ttl(self, endpoint: Endpoint, params: Params) -> float | Callable[[bytes], float] | None:
+        """How long this answer may be cached; signed answers never are."""
+        if not self.config.cache_enabled:
+            return None
+        if endpoint.key in _KLINES:
+            now_ms = int(self._transport.server_time_s() * 1000)
+            return lambda body: kline_ttl(params, orjson.loads(body), now_ms=now_ms)
+        return endpoint_ttl(endpoint)
+
     async def _prepared_exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
         self._transport.check_credentials(endpoint)
         missing = [name for name in endpoint.required if params.get(name) in (None, "")]

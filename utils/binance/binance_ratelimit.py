@@ -71,7 +71,8 @@ class _Window:
     effective: int
     slots: dict[int, _Slot] = field(default_factory=dict)
     recent_idx: int = -1
-    recent_ext: int = 0
+    recent_ext: int = 0  # the neighbours' spend assumed for windows not yet observed
+    previous_ext: int = 0  # what they spent in the window before the latest observed one
     alerted: dict[float, int] = field(default_factory=dict)
 
     @property
@@ -198,7 +199,14 @@ class WeightLimiter:
                 if self._pause_epoch != epoch and self._blocked_until(costs) > at:
                     await self._unbook(charges, local=local)
                     continue
+            if self._stale(charges):  # the loop ran late: the booked window is closing
+                await self._unbook(charges, local=local)
+                continue
             return Ticket(endpoint, charges, at, local)
+
+    def _stale(self, charges: Sequence[tuple[_Window, int, int]]) -> bool:
+        now, guard = self._clock(), self._config.guard_s
+        return any(now > (idx + 1) * w.spec.interval_s - guard for w, idx, _ in charges)
 
     async def settle(
         self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
@@ -501,8 +509,12 @@ def _settle_slot(w: _Window, idx: int, cost: int, refund: int, seen: int) -> Non
     if seen >= 0:
         slot.ext_hi = max(slot.ext_hi, seen - slot.completed)
         slot.ext_lo = max(slot.ext_lo, seen - slot.used)
-        if idx >= w.recent_idx:
-            w.recent_idx, w.recent_ext = idx, slot.ext_lo
+        if idx > w.recent_idx:  # a new window: remember how the previous one ended
+            last = w.slots.get(w.recent_idx) if w.recent_idx == idx - 1 else None
+            w.previous_ext = last.ext_lo if last is not None else 0
+            w.recent_idx = idx
+        if idx == w.recent_idx:  # early in a window the lower bound is still low
+            w.recent_ext = max(w.previous_ext, slot.ext_lo)
 
 
 # One booking, atomically, across every window of every pool the call counts against.
@@ -569,10 +581,18 @@ for i = 0, n - 1 do
     local el = tonumber(redis.call('HGET', key, 'el') or '0')
     if seen - c > eh then redis.call('HSET', key, 'eh', seen - c) end
     if seen - u > el then el = seen - u; redis.call('HSET', key, 'el', el) end
-    local ri = tonumber(redis.call('HGET', base .. ':recent', 'i') or '-1')
-    if idx >= ri then
-      redis.call('HSET', base .. ':recent', 'i', idx, 'e', el)
-      redis.call('PEXPIRE', base .. ':recent', 600000)
+    local recent = base .. ':recent'
+    local ri = tonumber(redis.call('HGET', recent, 'i') or '-1')
+    if idx > ri then
+      local prev = 0
+      if ri == idx - 1 then prev = tonumber(redis.call('HGET', base .. ':' .. ri, 'el') or '0') end
+      redis.call('HSET', recent, 'i', idx, 'p', prev)
+      ri = idx
+    end
+    if idx == ri then
+      local prev = tonumber(redis.call('HGET', recent, 'p') or '0')
+      redis.call('HSET', recent, 'e', math.max(prev, el))
+      redis.call('PEXPIRE', recent, 600000)
     end
   end
 end

@@ -209,6 +209,12 @@ class Endpoint:
     ``orders`` is what one call adds to the account's ORDERS pools; ``weight_on_success``
     is the weight actually charged when the call succeeds (spot orders cost 0 since
     2026-04-02, failed ones pay the full weight).
+
+    A call counts against its market's REQUEST_WEIGHT (and spot RAW_REQUESTS) pools, the
+    account's ORDERS pools when ``orders`` > 0, and ``pool`` when set: ``(name, limit,
+    interval_s)``, an IP pool of its own counted per request and shared by every endpoint
+    naming it (futures ``fundingRate`` and ``fundingInfo``: 500 per 5 min). ``enums`` maps
+    a parameter to the values Binance documents for it.
     """
 
     market: Market
@@ -221,6 +227,8 @@ class Endpoint:
     required: tuple[str, ...] = ()
     cache_ttl_s: float | None = None
     ignore_weight_header: bool = False
+    enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
+    pool: tuple[str, int, int] | None = None
 
     @property
     def key(self) -> str:

@@ -38,6 +38,7 @@ def make_config(fake: FakeBinance, **overrides: Any) -> BinanceConfig:
         "retry_max_delay_s": 0.05,
         "breaker_open_s": 0.5,
         "rate_limit_guard_ms": 20,
+        "cache_enabled": False,  # these tests count what reaches the fake; cache tests opt in
     }
     values.update(overrides)
     return BinanceConfig(**values, _env_file=None)

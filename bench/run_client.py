@@ -1,0 +1,103 @@
+"""One client, one scenario, in a fresh process; prints one JSON line on stdout.
+
+``python -m bench.run_client CLIENT overhead --url URL --calls N --tasks T``
+measures client-process CPU (``time.process_time``) and wall time over ``N`` calls spread
+over ``T`` tasks, after a warm-up that opens the connections (and, for ours, loads the
+limits from exchangeInfo).
+
+``python -m bench.run_client CLIENT budget --url URL --calls N --tasks T --window-s W``
+warms up, waits for the next clock-aligned window of ``W`` seconds, then fires the calls and
+reports the start and end moments; the parent reads the weight used per window from the fake.
+
+A client that fails to import answers ``{"error": "not installed: ..."}``.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import math
+import sys
+import time
+from collections import Counter
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from bench.clients import CLIENTS, HttpStatusError, open_client
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Sequence
+
+__all__ = ("WARMUP_CALLS", "main")
+
+WARMUP_CALLS = 100
+
+
+async def _fire(call: Callable[[], Awaitable[Any]], calls: int, tasks: int) -> Counter[str]:
+    """``calls`` calls over ``tasks`` tasks; returns failures by kind (none counted as ok)."""
+    failures: Counter[str] = Counter()
+
+    async def worker(n: int) -> None:
+        for _ in range(n):
+            try:
+                await call()
+            except Exception as e:  # noqa: BLE001 - a benchmark counts failures, never stops
+                failures[_kind(e)] += 1
+
+    share, extra = divmod(calls, tasks)
+    await asyncio.gather(*(worker(share + (i < extra)) for i in range(tasks)))
+    return failures
+
+
+async def _overhead(args: argparse.Namespace) -> dict[str, Any]:
+    async with open_client(args.client, args.url, rate_limit=False) as call:
+        warm = await _fire(call, WARMUP_CALLS, min(args.tasks, WARMUP_CALLS))
+        if warm:
+            return {"error": f"warm-up failed: {dict(warm)}"}
+        cpu, wall = time.process_time(), time.perf_counter()
+        failures = await _fire(call, args.calls, args.tasks)
+        cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
+    return {"calls": args.calls, "cpu_s": cpu, "wall_s": wall, "failures": dict(failures)}
+
+
+async def _budget(args: argparse.Namespace) -> dict[str, Any]:
+    async with open_client(args.client, args.url, margin=args.margin) as call:
+        warm = await _fire(call, 1, 1)
+        if warm:
+            return {"error": f"warm-up failed: {dict(warm)}"}
+        start = (math.floor(time.time() / args.window_s) + 1) * args.window_s
+        await asyncio.sleep(start - time.time())
+        failures = await _fire(call, args.calls, args.tasks)
+        end = time.time()
+    ok = args.calls - sum(failures.values())
+    return {"start": start, "end": end, "ok": ok, "failures": dict(failures)}
+
+
+def _kind(error: Exception) -> str:
+    if isinstance(error, HttpStatusError):
+        return str(error)
+    status = getattr(error, "status_code", None) or getattr(error, "http_status", None)
+    return f"{type(error).__name__} {status}" if status else type(error).__name__
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("client", choices=sorted(CLIENTS))
+    parser.add_argument("scenario", choices=("overhead", "budget"))
+    parser.add_argument("--url", required=True)
+    parser.add_argument("--calls", type=int, required=True)
+    parser.add_argument("--tasks", type=int, default=1)
+    parser.add_argument("--window-s", type=int, default=2)
+    parser.add_argument("--margin", type=float, default=None, help="ours: rate_limit_margin")
+    args = parser.parse_args(argv)
+    scenario = _overhead if args.scenario == "overhead" else _budget
+    try:
+        result = asyncio.run(scenario(args))
+    except ImportError as e:
+        result = {"error": f"not installed: {e.name or e}"}
+    sys.stdout.write(orjson.dumps(result).decode() + "\n")
+
+
+if __name__ == "__main__":
+    main()
