@@ -150,7 +150,7 @@ class BinanceConfig(_EnvModel):
     rate_limit_guard_ms: int = Field(default=50, ge=0)
     rate_limit_max_pause_s: float = Field(default=30.0, ge=0)
     rate_limits_from_exchange: bool = True
-    rate_limit_redis_retry_s: float = Field(default=5.0, gt=0)
+    redis_retry_s: float = Field(default=5.0, gt=0)
     cache_enabled: bool = True
     cache_max_entries: int = Field(default=10_000, ge=1)
     retry_attempts: int = Field(default=3, ge=0)

@@ -1,6 +1,7 @@
 """The fake exchange's route table: ``"METHOD /path"`` -> handler, for market data (built
-here over ``FakeMarket``), orders (``FakeTrading``) and accounts (``FakeAccounts``).
-A path in the endpoint table without a handler answers ``{}``."""
+here over ``FakeMarket``), orders (``FakeTrading``) and accounts (``FakeAccounts``); the
+other operations of the endpoint table come from ``fake_more``, ``fake_more_futures`` and
+``fake_more_data``. A path in the endpoint table without a handler answers ``{}``."""
 
 from __future__ import annotations
 
@@ -9,6 +10,9 @@ from typing import TYPE_CHECKING, Any
 
 from tests.fakes.fake_exchange_info import exchange_info
 from tests.fakes.fake_market import KLINE_INTERVALS_S, ApiError, Call, FakeMarket
+from tests.fakes.fake_more import MoreContext, spot_handlers
+from tests.fakes.fake_more_data import data_handlers
+from tests.fakes.fake_more_futures import futures_handlers
 from tests.fakes.fake_trading import FakeTrading, int_param
 from utils.binance.binance_types import Market, RateWindow
 
@@ -31,6 +35,10 @@ def build_routes(
     routes = _MarketRoutes(market, windows_of).handlers()
     routes.update(trading.handlers())
     routes.update(accounts.handlers())
+    more = MoreContext(routes, market, trading, accounts, windows_of)
+    for build in (spot_handlers, futures_handlers, data_handlers):
+        for key, handler in build(more).items():
+            routes.setdefault(key, handler)  # a handler of the modules above wins
     return routes
 
 

@@ -8,6 +8,7 @@ from utils.binance.binance_exceptions import (
     BinanceConfigError,
     BinanceCredentialsError,
     BinanceError,
+    BinanceFilterError,
     BinanceInputError,
     BinanceInvalidSymbolError,
     BinanceIPBannedError,
@@ -18,9 +19,17 @@ from utils.binance.binance_exceptions import (
     BinanceTimestampError,
     BinanceTransportError,
     BinanceUnknownStatusError,
+    BinanceUnknownSymbolError,
     BinanceWebSocketError,
 )
-from utils.binance.binance_types import BinanceEvent, Market, Order, OrderSide, OrderType
+from utils.binance.binance_types import (
+    BinanceEvent,
+    KlineInterval,
+    Market,
+    Order,
+    OrderSide,
+    OrderType,
+)
 from utils.config import BinanceConfig
 
 __all__ = (
@@ -33,6 +42,7 @@ __all__ = (
     "BinanceCredentialsError",
     "BinanceError",
     "BinanceEvent",
+    "BinanceFilterError",
     "BinanceIPBannedError",
     "BinanceInputError",
     "BinanceInvalidSymbolError",
@@ -43,8 +53,10 @@ __all__ = (
     "BinanceTimestampError",
     "BinanceTransportError",
     "BinanceUnknownStatusError",
+    "BinanceUnknownSymbolError",
     "BinanceWebSocketError",
     "EventBus",
+    "KlineInterval",
     "Market",
     "Order",
     "OrderSide",

@@ -14,6 +14,7 @@ import asyncio
 import hashlib
 import inspect
 import time
+from decimal import Decimal
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
 
@@ -54,21 +55,30 @@ from utils.binance.binance_request import (
     outcome_unknown,
 )
 from utils.binance.binance_types import (
+    AssetValue,
     BinanceEvent,
     Endpoint,
     ErrorCode,
     Market,
     Params,
     PoolKind,
+    Portfolio,
+    PriceSnapshot,
     RateWindow,
     interval_seconds,
 )
-from utils.binance.binance_utils import backoff_delay, make_signer, new_client_order_id
+from utils.binance.binance_utils import (
+    SymbolRules,
+    backoff_delay,
+    check_symbol,
+    make_signer,
+    new_client_order_id,
+)
 from utils.config import BinanceConfig, RedisConfig
 from utils.logging_setup import get_logger, register_secret
 
 if TYPE_CHECKING:
-    from collections.abc import Callable
+    from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
 
 __all__ = ("BinanceClient", "EventBus")
@@ -169,7 +179,9 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         }
         self._cache: Cache = MemoryCache(config.cache_max_entries)
         self._flights = SingleFlight()
+        self._cache_on = config.cache_enabled
         self._ready: set[Market] = set()
+        self._symbol_rules = {}
         self._synced_at: dict[Market, float] = {}
         self._locks = {m: asyncio.Lock() for m in Market}
 
@@ -183,7 +195,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             self._redis = Redis.from_pool(pool)  # waits for a free connection, never fails
             self._limiter = self._new_limiter(self._redis)
             self._cache = RedisCache(
-                self._redis, prefix=self._redis_prefix, emit=self.events.publish
+                self._redis,
+                prefix=self._redis_prefix,
+                emit=self.events.publish,
+                retry_after_s=self.config.redis_retry_s,
             )
         return self
 
@@ -221,7 +236,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
     async def call_endpoint(self, endpoint: Endpoint, params: Params | None = None) -> Any:
         """Cache (public answers only) -> limiter -> breaker -> transport; decoded JSON."""
         request = dict(params) if params else {}
-        ttl = self._ttl(endpoint, request)
+        ttl = self._ttl(endpoint, request) if self._cache_on else None
         if ttl is None:
             return (await self._prepared_exchange(endpoint, request)).json()
 
@@ -245,6 +260,14 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             return await self._reconcile_order(endpoint.market, params, client_order_id, e)
         return response.json()
 
+    def check_credentials(self, endpoint: Endpoint) -> None:
+        """Raise ``BinanceCredentialsError`` now if ``endpoint`` needs keys we lack."""
+        self._transport.check_credentials(endpoint)
+
+    def _now_ms(self) -> int:
+        """Binance's clock (closed-candle flags and cache lifetimes go by it)."""
+        return int(self._transport.server_time_s() * 1000)
+
     def get_metrics(self) -> dict[str, Any]:
         """A plain dict: ``http`` (``RequestMetrics.snapshot()``: totals, retries, per endpoint
         requests / cache hits and misses / errors by code / p50-p95-p99 ms), ``pools`` (per
@@ -265,21 +288,115 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         """The pools in force for a market (from exchangeInfo once loaded)."""
         return self._limiter.windows(market)
 
+    # --- fan-out: spot and futures together ----------------------------------------------
+    async def get_prices(self, symbols: Sequence[str]) -> dict[str, PriceSnapshot]:
+        """Spot last price, 24 h change, futures mark price and funding per symbol, fetched
+        together (one batched spot call each, futures marks in parallel). A bad or unknown
+        symbol is reported in its own entry (``error``); the others are still answered.
+        A bare base asset means its USDT pair: ``btc`` is ``BTCUSDT``."""
+        spot_rules, futures_rules = await asyncio.gather(
+            self.symbol_rules(Market.SPOT), self.symbol_rules(Market.FUTURES)
+        )
+        names = [_resolve(s, spot_rules, futures_rules) for s in symbols]
+        errors: dict[str, str] = {}
+        valid: list[str] = []
+        for name in names:
+            try:
+                check_symbol(name)
+                if spot_rules.get(name) is None and futures_rules.get(name) is None:
+                    spot_rules.require(name)  # raises, naming the closest symbols
+                valid.append(name)
+            except BinanceInputError as e:
+                errors[name] = str(e)
+        spot = [s for s in valid if spot_rules.get(s) is not None]
+        futures = [s for s in valid if futures_rules.get(s) is not None]
+        price_rows, day_rows, marks = await asyncio.gather(
+            self._spot_batch("GET /api/v3/ticker/price", spot),
+            self._spot_batch("GET /api/v3/ticker/24hr", spot),
+            asyncio.gather(*(self.get_mark_price(s) for s in futures), return_exceptions=True),
+            return_exceptions=True,
+        )
+        mark_by = dict(zip(futures, marks if isinstance(marks, list) else [], strict=False))
+        result: dict[str, PriceSnapshot] = {}
+        for name in names:
+            if name in errors:
+                result[name] = PriceSnapshot(symbol=name, error=errors[name])
+                continue
+            problems: list[str] = []
+            price = _field(price_rows, name, "price", problems)
+            change = _field(day_rows, name, "priceChangePercent", problems)
+            mark = mark_by.get(name)
+            if isinstance(mark, BaseException):
+                problems.append(f"futures: {mark}")
+                mark = None
+            result[name] = PriceSnapshot(
+                symbol=name,
+                price=price if name in spot else None,
+                change_24h_pct=change if name in spot else None,
+                mark_price=Decimal(mark["markPrice"]) if mark else None,
+                funding_rate=Decimal(mark["lastFundingRate"]) if mark else None,
+                error="; ".join(problems) or None,
+            )
+        return result
+
+    async def get_portfolio(self) -> Portfolio:
+        """Spot balances and the futures wallet, valued in USDT, fetched together."""
+        account, wallet, prices = await asyncio.gather(
+            self.get_account_balance(),
+            self.get_futures_balance(),
+            self.call("GET /api/v3/ticker/price"),
+            return_exceptions=True,
+        )
+        price_of = (
+            {row["symbol"]: Decimal(row["price"]) for row in prices}
+            if not isinstance(prices, BaseException)
+            else {}
+        )
+        errors: dict[str, str] = {}
+        spot: list[AssetValue] = []
+        futures: list[AssetValue] = []
+        if isinstance(account, BaseException):
+            errors["spot"] = str(account)
+        else:
+            for row in account["balances"]:
+                amount = Decimal(row["free"]) + Decimal(row["locked"])
+                if amount:
+                    spot.append(_valued(row["asset"], amount, price_of))
+        if isinstance(wallet, BaseException):
+            errors["futures"] = str(wallet)
+        else:
+            for row in wallet:
+                amount = Decimal(row["balance"])
+                if amount:
+                    futures.append(_valued(row["asset"], amount, price_of))
+        if isinstance(prices, BaseException):
+            errors["prices"] = str(prices)
+        values = [a.value_usdt for a in (*spot, *futures) if a.value_usdt is not None]
+        total = sum(values, Decimal(0))
+        return Portfolio(spot=tuple(spot), futures=tuple(futures), total_usdt=total, errors=errors)
+
+    async def _spot_batch(self, operation: str, symbols: list[str]) -> dict[str, Any]:
+        """One call for many symbols (``symbols=[...]``), indexed by symbol."""
+        if not symbols:
+            return {}
+        rows = await self.call(operation, symbols=symbols)
+        return {row["symbol"]: row for row in rows}
+
     # --- the pipeline ------------------------------------------------------------------
     def _ttl(self, endpoint: Endpoint, params: Params) -> float | Callable[[bytes], float] | None:
         """How long this answer may be cached; signed answers never are."""
-        if not self.config.cache_enabled:
-            return None
         if endpoint.key in _KLINES:
             now_ms = int(self._transport.server_time_s() * 1000)
             return lambda body: kline_ttl(params, orjson.loads(body), now_ms=now_ms)
         return endpoint_ttl(endpoint)
 
     async def _prepared_exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
-        self._transport.check_credentials(endpoint)
-        missing = [name for name in endpoint.required if params.get(name) in (None, "")]
-        if missing:
-            raise BinanceInputError(f"{endpoint.key} needs {', '.join(missing)}")
+        if endpoint.needs_key:
+            self._transport.check_credentials(endpoint)
+        if endpoint.required:
+            missing = [name for name in endpoint.required if params.get(name) in (None, "")]
+            if missing:
+                raise BinanceInputError(f"{endpoint.key} needs {', '.join(missing)}")
         market = endpoint.market
         if market not in self._ready:
             await self._load_limits(market)
@@ -433,7 +550,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 margin=config.rate_limit_margin,
                 guard_s=config.rate_limit_guard_ms / 1000,
                 max_pause_wait_s=config.rate_limit_max_pause_s,
-                redis_retry_s=config.rate_limit_redis_retry_s,
+                redis_retry_s=config.redis_retry_s,
             ),
             emit=self.events.publish,
             clock=self._transport.server_time_s,
@@ -460,3 +577,30 @@ def _windows_from(market: Market, limits: Any) -> list[RateWindow]:
             RateWindow(market, kind, seconds, int(row["limit"]), kind is PoolKind.ORDERS)
         )
     return windows
+
+
+_STABLE = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "TUSD"})
+
+
+def _resolve(symbol: str, *rules: SymbolRules) -> str:
+    """``btc`` -> ``BTCUSDT`` when the bare name is no symbol but its USDT pair is."""
+    name = symbol.strip().upper()
+    if all(r.get(name) is None for r in rules) and any(r.get(f"{name}USDT") for r in rules):
+        return f"{name}USDT"
+    return name
+
+
+def _field(rows: Any, symbol: str, key: str, problems: list[str]) -> Decimal | None:
+    if isinstance(rows, BaseException):
+        if str(rows) not in problems:
+            problems.append(f"spot: {rows}")
+        return None
+    row = rows.get(symbol)
+    return Decimal(row[key]) if row is not None else None
+
+
+def _valued(asset: str, amount: Decimal, price_of: Mapping[str, Decimal]) -> AssetValue:
+    if asset in _STABLE:
+        return AssetValue(asset=asset, amount=amount, value_usdt=amount)
+    price = price_of.get(f"{asset}USDT")
+    return AssetValue(asset=asset, amount=amount, value_usdt=amount * price if price else None)

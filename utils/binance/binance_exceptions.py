@@ -5,7 +5,9 @@
     BinanceError
     ├── BinanceConfigError            (also ValueError) a setting is missing or malformed
     ├── BinanceInputError             (also ValueError) bad input caught before any request
-    │   └── BinanceCredentialsError   a signed call without API key / secret
+    │   ├── BinanceCredentialsError   a signed call without API key / secret
+    │   ├── BinanceUnknownSymbolError not in exchangeInfo; ``suggestions``
+    │   └── BinanceFilterError        an order breaks a symbol filter; ``filter_type``, ``limit``
     ├── BinanceTransportError         connection refused/reset, DNS, TLS
     │   └── BinanceTimeoutError       no answer within the request timeout
     ├── BinanceCircuitOpenError       the market's breaker is open; ``retry_in_s``
@@ -24,6 +26,10 @@
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    from decimal import Decimal
 
 __all__ = (
     "BinanceAPIError",
@@ -32,6 +38,7 @@ __all__ = (
     "BinanceConfigError",
     "BinanceCredentialsError",
     "BinanceError",
+    "BinanceFilterError",
     "BinanceIPBannedError",
     "BinanceInputError",
     "BinanceInvalidSymbolError",
@@ -42,6 +49,7 @@ __all__ = (
     "BinanceTimestampError",
     "BinanceTransportError",
     "BinanceUnknownStatusError",
+    "BinanceUnknownSymbolError",
     "BinanceWebSocketError",
 )
 
@@ -64,6 +72,34 @@ class BinanceInputError(BinanceError, ValueError):
 
 class BinanceCredentialsError(BinanceInputError):
     """A signed endpoint was called without an API key or secret."""
+
+
+class BinanceUnknownSymbolError(BinanceInputError):
+    """The symbol is not in the market's exchangeInfo; ``suggestions`` are the closest ones."""
+
+    def __init__(self, symbol: str, suggestions: list[str], *, market: str) -> None:
+        if suggestions:
+            hint = f"did you mean {', '.join(suggestions)}?"
+        else:
+            hint = f"no {market} symbol looks like it; pairs are written like BTCUSDT"
+        super().__init__(f"unknown symbol {symbol} \N{EM DASH} {hint}")
+        self.symbol = symbol
+        self.suggestions = suggestions
+        self.market = market
+
+
+class BinanceFilterError(BinanceInputError):
+    """An order breaks one of the symbol's exchangeInfo filters; nothing was sent.
+
+    ``filter_type`` is Binance's name (``LOT_SIZE``, ``PRICE_FILTER``, ``NOTIONAL``, ...),
+    ``limit`` the value the order broke (``minQty``, ``tickSize``, ``minNotional``...).
+    """
+
+    def __init__(self, symbol: str, filter_type: str, detail: str, *, limit: Decimal) -> None:
+        super().__init__(f"{filter_type}: {detail} ({symbol})")
+        self.symbol = symbol
+        self.filter_type = filter_type
+        self.limit = limit
 
 
 class BinanceTransportError(BinanceError):

@@ -1,42 +1,76 @@
 """Typed helpers for public (NONE / MARKET_DATA) operations, over the endpoint table. They
-check input locally, then go through ``EndpointCaller.call_endpoint``; no sockets here."""
+check input locally, then go through ``EndpointCaller.call_endpoint``; no sockets here.
+
+The first helpers answer Binance's JSON as it came (the seed's shapes); the typed ones
+answer frozen models from ``binance_types`` with ``Decimal`` prices and quantities.
+"""
 
 from __future__ import annotations
 
-from typing import Any
+import asyncio
+import time
+from typing import TYPE_CHECKING, Any, Final
 
 from utils.binance.binance_constants import endpoint
-from utils.binance.binance_types import EndpointCaller, Market
-from utils.binance.binance_utils import check_symbol
+from utils.binance.binance_types import (
+    AggTrade,
+    AvgPrice,
+    BookTicker,
+    EndpointCaller,
+    FundingRate,
+    Kline,
+    KlineInterval,
+    Market,
+    MarkPrice,
+    OpenInterest,
+    OrderBook,
+    Ticker24h,
+    TickerPrice,
+    Trade,
+)
+from utils.binance.binance_utils import SymbolRules, check_interval, check_limit, check_symbol
+
+if TYPE_CHECKING:
+    from pandas import DataFrame
+
+    from utils.binance.binance_types import SymbolInfo
 
 __all__ = ("EXCHANGE_INFO", "SERVER_TIME", "PublicEndpoints")
 
-_PING = {Market.SPOT: endpoint("GET /api/v3/ping"), Market.FUTURES: endpoint("GET /fapi/v1/ping")}
-SERVER_TIME = {
-    Market.SPOT: endpoint("GET /api/v3/time"),
-    Market.FUTURES: endpoint("GET /fapi/v1/time"),
+S, F = Market.SPOT, Market.FUTURES
+_PING = {S: endpoint("GET /api/v3/ping"), F: endpoint("GET /fapi/v1/ping")}
+SERVER_TIME = {S: endpoint("GET /api/v3/time"), F: endpoint("GET /fapi/v1/time")}
+EXCHANGE_INFO = {S: endpoint("GET /api/v3/exchangeInfo"), F: endpoint("GET /fapi/v1/exchangeInfo")}
+_PRICE = {S: endpoint("GET /api/v3/ticker/price"), F: endpoint("GET /fapi/v2/ticker/price")}
+_DEPTH = {S: endpoint("GET /api/v3/depth"), F: endpoint("GET /fapi/v1/depth")}
+_KLINES = {S: endpoint("GET /api/v3/klines"), F: endpoint("GET /fapi/v1/klines")}
+_TICKER_24H = {S: endpoint("GET /api/v3/ticker/24hr"), F: endpoint("GET /fapi/v1/ticker/24hr")}
+_BOOK = {
+    S: endpoint("GET /api/v3/ticker/bookTicker"),
+    F: endpoint("GET /fapi/v1/ticker/bookTicker"),
 }
-EXCHANGE_INFO = {
-    Market.SPOT: endpoint("GET /api/v3/exchangeInfo"),
-    Market.FUTURES: endpoint("GET /fapi/v1/exchangeInfo"),
-}
-_PRICE = {
-    Market.SPOT: endpoint("GET /api/v3/ticker/price"),
-    Market.FUTURES: endpoint("GET /fapi/v2/ticker/price"),
-}
-_DEPTH = {
-    Market.SPOT: endpoint("GET /api/v3/depth"),
-    Market.FUTURES: endpoint("GET /fapi/v1/depth"),
-}
-_KLINES = {
-    Market.SPOT: endpoint("GET /api/v3/klines"),
-    Market.FUTURES: endpoint("GET /fapi/v1/klines"),
-}
-_TICKER_24H = {
-    Market.SPOT: endpoint("GET /api/v3/ticker/24hr"),
-    Market.FUTURES: endpoint("GET /fapi/v1/ticker/24hr"),
-}
+_TRADES = {S: endpoint("GET /api/v3/trades"), F: endpoint("GET /fapi/v1/trades")}
+_AGG_TRADES = {S: endpoint("GET /api/v3/aggTrades"), F: endpoint("GET /fapi/v1/aggTrades")}
+_AVG_PRICE = endpoint("GET /api/v3/avgPrice")
 _PREMIUM = endpoint("GET /fapi/v1/premiumIndex")
+_FUNDING_RATE = endpoint("GET /fapi/v1/fundingRate")
+_OPEN_INTEREST = endpoint("GET /fapi/v1/openInterest")
+
+#: Most rows one call may ask for, per market (Binance's documented maxima).
+_MAX_KLINES: Final = {S: 1000, F: 1500}
+_MAX_DEPTH: Final = {S: 5000, F: 1000}
+_MAX_TRADES: Final = 1000
+_RULES_MAX_AGE_S: Final = 3600.0  # new listings appear; exchangeInfo is reloaded hourly
+#: Kline row position -> float column of the DataFrame.
+_FRAME_FLOATS: Final = (
+    (1, "open"),
+    (2, "high"),
+    (3, "low"),
+    (4, "close"),
+    (5, "volume"),
+    (7, "quote_volume"),
+)
+_FLOAT_NAMES: Final = tuple(name for _, name in _FRAME_FLOATS)
 
 
 class PublicEndpoints(EndpointCaller):
@@ -73,16 +107,30 @@ class PublicEndpoints(EndpointCaller):
     async def get_order_book(
         self, symbol: str, limit: int = 100, market: Market = Market.SPOT
     ) -> dict[str, Any]:
-        reply: dict[str, Any] = await self.call_endpoint(
-            _DEPTH[market], {"symbol": check_symbol(symbol), "limit": limit}
-        )
+        params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_DEPTH[market])}
+        reply: dict[str, Any] = await self.call_endpoint(_DEPTH[market], params)
         return reply
 
     async def get_klines(
-        self, symbol: str, interval: str = "1h", limit: int = 500, market: Market = Market.SPOT
+        self,
+        symbol: str,
+        interval: KlineInterval | str = KlineInterval.H1,
+        limit: int = 500,
+        market: Market = Market.SPOT,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
     ) -> list[list[Any]]:
+        """Binance's kline rows as they came (strings for prices and volumes)."""
+        params = {
+            "symbol": check_symbol(symbol),
+            "interval": str(check_interval(interval, market)),
+            "limit": check_limit(limit, _MAX_KLINES[market]),
+            "startTime": start_time,
+            "endTime": end_time,
+        }
         reply: list[list[Any]] = await self.call_endpoint(
-            _KLINES[market], {"symbol": check_symbol(symbol), "interval": interval, "limit": limit}
+            _KLINES[market], {k: v for k, v in params.items() if v is not None}
         )
         return reply
 
@@ -92,3 +140,132 @@ class PublicEndpoints(EndpointCaller):
             _PREMIUM, {"symbol": check_symbol(symbol)}
         )
         return reply
+
+    # --- typed helpers -----------------------------------------------------------------
+    async def get_ticker_price(self, symbol: str, market: Market = Market.SPOT) -> TickerPrice:
+        return TickerPrice.model_validate(await self.get_symbol_price(symbol, market))
+
+    async def get_ticker_stats(self, symbol: str, market: Market = Market.SPOT) -> Ticker24h:
+        """The 24 h ticker, typed (``get_ticker_24h`` answers the raw dict)."""
+        return Ticker24h.model_validate(await self.get_ticker_24h(symbol, market))
+
+    async def get_book_ticker(self, symbol: str, market: Market = Market.SPOT) -> BookTicker:
+        reply = await self.call_endpoint(_BOOK[market], {"symbol": check_symbol(symbol)})
+        return BookTicker.model_validate(reply)
+
+    async def get_avg_price(self, symbol: str) -> AvgPrice:
+        """Spot's average price over the last few minutes (what MARKET notional uses)."""
+        reply = await self.call_endpoint(_AVG_PRICE, {"symbol": check_symbol(symbol)})
+        return AvgPrice.model_validate(reply)
+
+    async def get_depth(
+        self, symbol: str, limit: int = 100, market: Market = Market.SPOT
+    ) -> OrderBook:
+        """The order book, typed (``get_order_book`` answers the raw dict)."""
+        return OrderBook.model_validate(await self.get_order_book(symbol, limit, market))
+
+    async def get_recent_trades(
+        self, symbol: str, limit: int = 500, market: Market = Market.SPOT
+    ) -> list[Trade]:
+        params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_TRADES)}
+        return [
+            Trade.model_validate(row) for row in await self.call_endpoint(_TRADES[market], params)
+        ]
+
+    async def get_agg_trades(
+        self, symbol: str, limit: int = 500, market: Market = Market.SPOT
+    ) -> list[AggTrade]:
+        params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_TRADES)}
+        rows = await self.call_endpoint(_AGG_TRADES[market], params)
+        return [AggTrade.model_validate(row) for row in rows]
+
+    async def get_candles(
+        self,
+        symbol: str,
+        interval: KlineInterval | str = KlineInterval.H1,
+        limit: int = 500,
+        market: Market = Market.SPOT,
+    ) -> list[Kline]:
+        """Klines, typed; the last one is usually still open (``closed`` False)."""
+        rows = await self.get_klines(symbol, interval, limit, market)
+        now_ms = self._now_ms()
+        return [Kline.from_row(row, now_ms=now_ms) for row in rows]
+
+    async def get_klines_dataframe(
+        self,
+        symbol: str,
+        interval: KlineInterval | str = KlineInterval.H1,
+        limit: int = 500,
+        market: Market = Market.SPOT,
+    ) -> DataFrame:
+        """Klines as a pandas DataFrame for analysis.
+
+        Index ``open_time`` (UTC ``DatetimeIndex``); float columns ``open``, ``high``,
+        ``low``, ``close``, ``volume``, ``quote_volume``; int ``trades``; bool ``closed``.
+        ``df.attrs["last_closed"]`` says whether the last candle has closed.
+        """
+        rows = await self.get_klines(symbol, interval, limit, market)
+        # pandas is imported on first use and the frame built off the event loop: the
+        # first import alone takes a few hundred milliseconds.
+        return await asyncio.to_thread(_klines_frame, rows, self._now_ms())
+
+    async def get_premium_index(self, symbol: str) -> MarkPrice:
+        """Futures mark and index price, last funding rate and next funding time, typed."""
+        return MarkPrice.model_validate(await self.get_mark_price(symbol))
+
+    async def get_funding_rate_history(
+        self,
+        symbol: str | None = None,
+        limit: int = 100,
+        *,
+        start_time: int | None = None,
+        end_time: int | None = None,
+    ) -> list[FundingRate]:
+        """Settled funding rates, oldest first (a pool of 500 calls per 5 min per IP)."""
+        params: dict[str, Any] = {"limit": check_limit(limit, 1000)}
+        if symbol is not None:
+            params["symbol"] = check_symbol(symbol)
+        if start_time is not None:
+            params["startTime"] = start_time
+        if end_time is not None:
+            params["endTime"] = end_time
+        rows = await self.call_endpoint(_FUNDING_RATE, params)
+        return [FundingRate.model_validate(row) for row in rows]
+
+    async def get_open_interest(self, symbol: str) -> OpenInterest:
+        reply = await self.call_endpoint(_OPEN_INTEREST, {"symbol": check_symbol(symbol)})
+        return OpenInterest.model_validate(reply)
+
+    # --- symbol rules ------------------------------------------------------------------
+    async def symbol_rules(self, market: Market = Market.SPOT) -> SymbolRules:
+        """Every symbol's filters, from the full exchangeInfo, loaded once per client (and
+        again after an hour). With the cache on, concurrent first calls share one request."""
+        rules = self._symbol_rules.get(market)
+        now = time.monotonic()
+        if rules is None or now - rules.loaded_at > _RULES_MAX_AGE_S:
+            info = await self.call_endpoint(EXCHANGE_INFO[market], {})
+            rules = SymbolRules.from_exchange_info(info, market, loaded_at=now)
+            self._symbol_rules[market] = rules
+        return rules
+
+    async def get_symbol_info(self, symbol: str, market: Market = Market.SPOT) -> SymbolInfo:
+        """A symbol's trading rules; an unknown symbol raises with the closest ones."""
+        return (await self.symbol_rules(market)).require(check_symbol(symbol))
+
+    def _now_ms(self) -> int:
+        """The clock that decides whether a candle has closed (the local one)."""
+        return int(time.time() * 1000)
+
+
+def _klines_frame(rows: list[list[Any]], now_ms: int) -> DataFrame:
+    import pandas as pd  # noqa: PLC0415 - lazy: keeps pandas out of the client's import time
+
+    columns: dict[str, list[Any]] = {name: [r[i] for r in rows] for i, name in _FRAME_FLOATS}
+    columns["trades"] = [r[8] for r in rows]
+    columns["closed"] = [int(r[6]) < now_ms for r in rows]
+    index = pd.to_datetime([int(r[0]) for r in rows], unit="ms", utc=True)
+    frame = pd.DataFrame(columns, index=pd.DatetimeIndex(index, name="open_time"))
+    frame = frame.astype({**dict.fromkeys(_FLOAT_NAMES, "float64"), "trades": "int64"})
+    frame = frame.astype({"closed": "bool"})
+    frame.attrs["last_closed"] = bool(frame["closed"].iloc[-1]) if rows else True
+    return frame

@@ -10,8 +10,9 @@ window and assumed again for the next one. A 429 or 418 pauses the pool; nothing
 until the pause ends. Each window admits only inside ``[start + guard, end - guard]`` so that
 a request never lands in the server's neighbouring window.
 
-With Redis the ledger lives in Redis and one Lua script books atomically, so every process
-behind one IP shares one budget; without it the same algorithm runs in process.
+With Redis the ledger lives in Redis (``binance_ratelimit_redis``: one Lua script books
+atomically), so every process behind one IP shares one budget; without it, or while Redis is
+away, the same algorithm runs in process.
 """
 
 from __future__ import annotations
@@ -22,9 +23,8 @@ import time
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
-from redis.exceptions import RedisError
-
 from utils.binance.binance_exceptions import BinanceIPBannedError, BinanceRateLimitError
+from utils.binance.binance_ratelimit_redis import REDIS_ERRORS, RedisLedger
 from utils.binance.binance_types import (
     BinanceEvent,
     Endpoint,
@@ -42,8 +42,6 @@ if TYPE_CHECKING:
 __all__ = ("LimiterConfig", "Ticket", "WeightLimiter")
 
 _MAX_STEPS: Final = 256
-_REDIS_ERRORS: Final = (RedisError, OSError, TimeoutError)
-_REDIS_TIMEOUT_S: Final = 1.0  # a Redis that does not answer in this time is "down"
 _THRESHOLDS: Final = (0.8, 0.95)
 
 
@@ -74,14 +72,20 @@ class _Window:
     recent_ext: int = 0  # the neighbours' spend assumed for windows not yet observed
     previous_ext: int = 0  # what they spent in the window before the latest observed one
     alerted: dict[float, int] = field(default_factory=dict)
+    # Derived once: read on every request.
+    scope: str = ""
+    interval: int = 0
+    header: str = ""
+    first_alert: float = 0.0
 
-    @property
-    def scope(self) -> str:
-        return f"{self.spec.market}:{'acct' if self.spec.per_account else 'ip'}"
-
-    @property
-    def key(self) -> str:
-        return f"{self.spec.market}:{self.spec.kind}:{self.spec.interval_s}"
+    def __post_init__(self) -> None:
+        spec = self.spec
+        self.scope = f"{spec.market}:{'acct' if spec.per_account else 'ip'}"
+        self.interval = spec.interval_s
+        self.header = spec.header
+        self.first_alert = (
+            min(_THRESHOLDS) * spec.limit if spec.kind is PoolKind.REQUEST_WEIGHT else math.inf
+        )
 
 
 @dataclass(slots=True)
@@ -111,13 +115,12 @@ class WeightLimiter:
         self._config = config
         self._emit = emit
         self._clock = clock
-        self._redis = redis
-        self._prefix = f"{key_prefix}:rl"
-        self._account = account
+        self._ledger = (
+            RedisLedger(redis, prefix=f"{key_prefix}:rl", account=account) if redis else None
+        )
         self._windows: dict[Market, tuple[_Window, ...]] = {}
         self._paused: dict[str, float] = {}
         self._pause_epoch = 0
-        self._script: Any = None
         self._plans: dict[str, tuple[tuple[_Window, int], ...]] = {}
         self._timers: list[asyncio.TimerHandle] = []
         self._redis_retry_at = 0.0
@@ -145,15 +148,11 @@ class WeightLimiter:
             if cost:
                 charges.append((w, int(now // w.spec.interval_s), cost))
         local = True
-        if self._redis is not None and self._shared():
+        if self._ledger is not None and self._shared():
             try:
-                async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                    pipe = self._redis.pipeline(transaction=False)
-                    for w, idx, cost in charges:
-                        _ = pipe.hincrby(self._rkey(w, idx), "u", cost)
-                    await pipe.execute()
+                await self._ledger.add((w.spec, idx, cost) for w, idx, cost in charges)
                 local = False
-            except _REDIS_ERRORS as e:
+            except REDIS_ERRORS as e:
                 self._redis_failed(e)
         if local:
             for w, idx, cost in charges:
@@ -186,55 +185,54 @@ class WeightLimiter:
         )
         while True:
             now = self._clock()
-            self._check_pause(endpoint, costs, now)
+            if self._paused:
+                self._check_pause(endpoint, costs, now)
             epoch = self._pause_epoch
             booked = await self._book_shared(costs, now) if self._shared() else None
             local = booked is None
             at, charges = self._book_local(costs, now) if booked is None else booked
-            delay = at - self._clock()
-            if delay > 0:
-                await asyncio.sleep(delay)
+            if at > now:
+                await asyncio.sleep(at - self._clock())
                 if not local:
                     await self._load_pauses(costs)
                 if self._pause_epoch != epoch and self._blocked_until(costs) > at:
                     await self._unbook(charges, local=local)
                     continue
-            if self._stale(charges):  # the loop ran late: the booked window is closing
-                await self._unbook(charges, local=local)
-                continue
+                if self._stale(charges):  # the loop woke late: the window is closing
+                    await self._unbook(charges, local=local)
+                    continue
             return Ticket(endpoint, charges, at, local)
 
     def _stale(self, charges: Sequence[tuple[_Window, int, int]]) -> bool:
         now, guard = self._clock(), self._config.guard_s
-        return any(now > (idx + 1) * w.spec.interval_s - guard for w, idx, _ in charges)
+        return any(now > (idx + 1) * w.interval - guard for w, idx, _ in charges)
 
     async def settle(
         self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
     ) -> None:
         """Record the answer: refund zero-weight successes, reconcile with the server's count."""
         endpoint = ticket.endpoint
-        now_idx_time = self._clock()
+        now = self._clock()
         refund_to = endpoint.weight_on_success if succeeded else None
-        rows: list[tuple[_Window, int, int, int, int]] = []
+        rows: list[tuple[RateWindow, int, int, int, int]] = []
         for w, idx, cost in ticket.charges:
             refund = 0
             if refund_to is not None and w.spec.kind is PoolKind.REQUEST_WEIGHT:
                 refund = max(0, cost - refund_to)
             seen = -1
-            if headers is not None and w.spec.header and not endpoint.ignore_weight_header:
-                raw = headers.get(w.spec.header)
-                if raw is not None and int(now_idx_time // w.spec.interval_s) == idx:
+            if headers is not None and w.header and not endpoint.ignore_weight_header:
+                raw = headers.get(w.header)
+                if raw is not None and int(now // w.interval) == idx:
                     seen = int(raw)
-            rows.append((w, idx, cost, refund, seen))
-        if ticket.local:
-            for w, idx, cost, refund, seen in rows:
+            if ticket.local:
                 _settle_slot(w, idx, cost, refund, seen)
-            return
-        try:
-            async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                await self._settle_redis(rows)
-        except _REDIS_ERRORS as e:
-            self._redis_failed(e)
+            else:
+                rows.append((w.spec, idx, cost, refund, seen))
+        if rows and self._ledger is not None:
+            try:
+                await self._ledger.settle(rows)
+            except REDIS_ERRORS as e:
+                self._redis_failed(e)
 
     async def pause(
         self, market: Market, *, seconds: float, banned: bool, orders: bool, endpoint: str
@@ -246,15 +244,11 @@ class WeightLimiter:
         if banned:
             self._set_pause(f"{market}:acct", until)
             self._paused[f"{market}:banned"] = until
-        redis = self._redis if self._shared() else None
-        if redis is not None:  # other processes behind this IP must stop too
-            ms = max(1, int(seconds * 1000))
+        if self._ledger is not None and self._shared():  # other processes must stop too
+            scopes = (scope, f"{market}:acct") if banned else (scope,)
             try:
-                async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                    for paused in (scope, f"{market}:acct") if banned else (scope,):
-                        key = f"{self._prefix}:pause:{paused}"
-                        await redis.set(key, int(until * 1000), px=ms)
-            except _REDIS_ERRORS as e:
+                await self._ledger.pause(scopes, until, seconds)
+            except REDIS_ERRORS as e:
                 self._redis_failed(e)
         kind = "ratelimit.418" if banned else "ratelimit.429"
         what = "IP banned by Binance" if banned else "rate limit hit (429)"
@@ -318,6 +312,9 @@ class WeightLimiter:
 
     def _resumed(self, scope: str, until: float, market: Market) -> None:
         if self._paused.get(scope) == until:
+            for key in (scope, f"{market}:banned", f"{market}:acct"):
+                if self._paused.get(key) == until:
+                    del self._paused[key]  # keeps the no-pause fast path fast
             self._emit(
                 BinanceEvent(
                     "ratelimit.resumed",
@@ -328,28 +325,25 @@ class WeightLimiter:
             )
 
     async def _load_pauses(self, costs: Sequence[tuple[_Window, int]]) -> None:
-        assert self._redis is not None  # noqa: S101 - only called in Redis mode
-        scopes = sorted({w.scope for w, _ in costs})
+        assert self._ledger is not None  # noqa: S101 - only called in Redis mode
         try:
-            async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                values = await self._redis.mget([f"{self._prefix}:pause:{s}" for s in scopes])
-        except _REDIS_ERRORS as e:
+            pauses = await self._ledger.pauses(sorted({w.scope for w, _ in costs}))
+        except REDIS_ERRORS as e:
             self._redis_failed(e)
             return
-        for scope, value in zip(scopes, values, strict=True):
-            if value is not None:
-                self._set_pause(scope, int(value) / 1000)
+        for scope, until in pauses.items():
+            self._set_pause(scope, until)
 
     # --- internals: the in-process ledger ---------------------------------------------
     def _book_local(
         self, costs: Sequence[tuple[_Window, int]], now: float
     ) -> tuple[float, tuple[tuple[_Window, int, int], ...]]:
         guard = self._config.guard_s
-        t = max(now, self._blocked_until(costs))
+        t = max(now, self._blocked_until(costs)) if self._paused else now
         for _ in range(_MAX_STEPS):
             nxt = t
             for w, cost in costs:
-                interval = w.spec.interval_s
+                interval = w.interval
                 idx = int(t // interval)
                 start = idx * interval
                 if t < start + guard:
@@ -364,7 +358,7 @@ class WeightLimiter:
                 if used + cost > w.effective and (used > 0 or cost > w.spec.limit):
                     nxt = max(nxt, start + interval + guard)
             if nxt == t:
-                charges = tuple(self._charge(w, int(t // w.spec.interval_s), c) for w, c in costs)
+                charges = tuple(self._charge(w, int(t // w.interval), c) for w, c in costs)
                 return t, charges
             t = nxt
         raise BinanceRateLimitError(
@@ -375,12 +369,13 @@ class WeightLimiter:
         slot = w.slots.get(idx)
         if slot is None:
             slot = w.slots[idx] = _Slot()
-            current = int(self._clock() // w.spec.interval_s)
+            current = int(self._clock() // w.interval)
             for old in [i for i in w.slots if i < current - 2]:
                 del w.slots[old]
         slot.used += cost
-        if w.spec.kind is PoolKind.REQUEST_WEIGHT:
-            self._alert(w, idx, slot.used + max(slot.ext_hi, w.recent_ext))
+        used = slot.used + max(slot.ext_hi, w.recent_ext)
+        if used >= w.first_alert:
+            self._alert(w, idx, used)
         return w, idx, cost
 
     def _alert(self, w: _Window, idx: int, used: int) -> None:
@@ -403,36 +398,45 @@ class WeightLimiter:
                 )
 
     async def _unbook(self, charges: Sequence[tuple[_Window, int, int]], *, local: bool) -> None:
-        if local or self._redis is None:
+        if local or self._ledger is None:
             for w, idx, cost in charges:
                 slot = w.slots.get(idx)
                 if slot is not None:
                     slot.used -= cost
             return
         try:
-            async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                pipe = self._redis.pipeline(transaction=False)
-                for w, idx, cost in charges:
-                    _ = pipe.hincrby(self._rkey(w, idx), "u", -cost)
-                await pipe.execute()
-        except _REDIS_ERRORS as e:
+            await self._ledger.add((w.spec, idx, -cost) for w, idx, cost in charges)
+        except REDIS_ERRORS as e:
             self._redis_failed(e)
 
     # --- internals: the Redis ledger ------------------------------------------------------
     def _shared(self) -> bool:
         """Use Redis now? Not without one, nor for a while after it failed."""
-        return self._redis is not None and time.monotonic() >= self._redis_retry_at
+        return self._ledger is not None and time.monotonic() >= self._redis_retry_at
 
     async def _book_shared(
         self, costs: Sequence[tuple[_Window, int]], now: float
     ) -> tuple[float, tuple[tuple[_Window, int, int], ...]] | None:
         """Book through Redis; None when Redis failed (the caller books in process)."""
+        assert self._ledger is not None  # noqa: S101 - _shared() said so
+        rows = [(w.spec, w.effective, cost, w.scope) for w, cost in costs]
         try:
-            async with asyncio.timeout(_REDIS_TIMEOUT_S):
-                booked = await self._book_redis(costs, now)
-        except _REDIS_ERRORS as e:
+            reply = await self._ledger.book(rows, now, self._config.guard_s)
+        except REDIS_ERRORS as e:
             self._redis_failed(e)
             return None
+        if reply is None:
+            raise BinanceRateLimitError(
+                -1003, "no window can admit this request", endpoint="limiter", retry_after_s=0
+            )
+        at, used = reply
+        charges = []
+        for (w, cost), pool_used in zip(costs, used, strict=True):
+            idx = int(at // w.interval)
+            charges.append((w, idx, cost))
+            if pool_used >= w.first_alert:
+                self._alert(w, idx, pool_used)
+        booked = at, tuple(charges)
         if self._redis_down:
             self._redis_down = False
             self._emit(
@@ -457,43 +461,6 @@ class WeightLimiter:
                 )
             )
 
-    def _rkey(self, w: _Window, idx: int | str) -> str:
-        scope = f"acct:{self._account}" if w.spec.per_account else "ip"
-        return f"{self._prefix}:{w.spec.market}:{scope}:{w.spec.kind}:{w.spec.interval_s}:{idx}"
-
-    async def _book_redis(
-        self, costs: Sequence[tuple[_Window, int]], now: float
-    ) -> tuple[float, tuple[tuple[_Window, int, int], ...]]:
-        assert self._redis is not None  # noqa: S101 - only called in Redis mode
-        if self._script is None:
-            self._script = self._redis.register_script(_BOOK_LUA)
-        args: list[Any] = [int(now * 1000), int(self._config.guard_s * 1000), len(costs)]
-        for w, cost in costs:
-            args += [self._rkey(w, "").rstrip(":"), w.spec.interval_s * 1000, w.effective, cost]
-            args += [w.spec.limit, f"{self._prefix}:pause:{w.scope}"]
-        reply = await self._script(keys=[], args=args)
-        at_ms, used = int(reply[0]), reply[1:]
-        if at_ms < 0:
-            raise BinanceRateLimitError(
-                -1003, "no window can admit this request", endpoint="limiter", retry_after_s=0
-            )
-        at = at_ms / 1000
-        charges = []
-        for (w, cost), pool_used in zip(costs, used, strict=True):
-            idx = int(at_ms // (w.spec.interval_s * 1000))
-            charges.append((w, idx, cost))
-            if w.spec.kind is PoolKind.REQUEST_WEIGHT:
-                self._alert(w, idx, int(pool_used))
-        return at, tuple(charges)
-
-    async def _settle_redis(self, rows: Sequence[tuple[_Window, int, int, int, int]]) -> None:
-        assert self._redis is not None  # noqa: S101 - only called in Redis mode
-        script = self._redis.register_script(_SETTLE_LUA)
-        args: list[Any] = [len(rows)]
-        for w, idx, cost, refund, seen in rows:
-            args += [self._rkey(w, "").rstrip(":"), idx, cost, refund, seen]
-        await script(keys=[], args=args)
-
 
 def _slot(w: _Window, idx: int) -> _Slot:
     slot = w.slots.get(idx)
@@ -515,86 +482,3 @@ def _settle_slot(w: _Window, idx: int, cost: int, refund: int, seen: int) -> Non
             w.recent_idx = idx
         if idx == w.recent_idx:  # early in a window the lower bound is still low
             w.recent_ext = max(w.previous_ext, slot.ext_lo)
-
-
-# One booking, atomically, across every window of every pool the call counts against.
-# ARGV: now_ms, guard_ms, n, then per window: base key, interval_ms, effective, cost, limit,
-# pause key. Returns {at_ms, used_1, ..., used_n} or {-1}.
-_BOOK_LUA: Final = """
-local now = tonumber(ARGV[1]); local guard = tonumber(ARGV[2]); local n = tonumber(ARGV[3])
-local t = now
-for i = 0, n - 1 do
-  local p = tonumber(redis.call('GET', ARGV[9 + i * 6]) or '0')
-  if p > t then t = p end
-end
-for step = 1, 256 do
-  local nxt = t
-  for i = 0, n - 1 do
-    local base = ARGV[4 + i * 6]; local iv = tonumber(ARGV[5 + i * 6])
-    local eff = tonumber(ARGV[6 + i * 6]); local cost = tonumber(ARGV[7 + i * 6])
-    local limit = tonumber(ARGV[8 + i * 6])
-    local idx = math.floor(t / iv); local s = idx * iv
-    if t < s + guard then
-      if s + guard > nxt then nxt = s + guard end
-    elseif t > s + iv - guard then
-      if s + iv + guard > nxt then nxt = s + iv + guard end
-    else
-      local h = redis.call('HMGET', base .. ':' .. idx, 'u', 'eh')
-      local recent = tonumber(redis.call('HGET', base .. ':recent', 'e') or '0')
-      local ext = math.max(tonumber(h[2]) or 0, recent)
-      local used = (tonumber(h[1]) or 0) + ext
-      if used + cost > eff and (used > 0 or cost > limit) then
-        if s + iv + guard > nxt then nxt = s + iv + guard end
-      end
-    end
-  end
-  if nxt == t then
-    local out = {t}
-    for i = 0, n - 1 do
-      local base = ARGV[4 + i * 6]; local iv = tonumber(ARGV[5 + i * 6])
-      local key = base .. ':' .. math.floor(t / iv)
-      local u = redis.call('HINCRBY', key, 'u', tonumber(ARGV[7 + i * 6]))
-      redis.call('PEXPIRE', key, iv * 3 + 60000)
-      local recent = tonumber(redis.call('HGET', base .. ':recent', 'e') or '0')
-      local eh = tonumber(redis.call('HGET', key, 'eh') or '0')
-      out[#out + 1] = u + math.max(eh, recent)
-    end
-    return out
-  end
-  t = nxt
-end
-return {-1}
-"""
-
-# ARGV: n, then per window: base key, idx, cost, refund, seen header value (-1 if none).
-_SETTLE_LUA: Final = """
-local n = tonumber(ARGV[1])
-for i = 0, n - 1 do
-  local base = ARGV[2 + i * 5]; local idx = tonumber(ARGV[3 + i * 5])
-  local cost = tonumber(ARGV[4 + i * 5]); local refund = tonumber(ARGV[5 + i * 5])
-  local seen = tonumber(ARGV[6 + i * 5])
-  local key = base .. ':' .. idx
-  local u = redis.call('HINCRBY', key, 'u', 0 - refund)
-  local c = redis.call('HINCRBY', key, 'c', cost - refund)
-  if seen >= 0 then
-    local eh = tonumber(redis.call('HGET', key, 'eh') or '0')
-    local el = tonumber(redis.call('HGET', key, 'el') or '0')
-    if seen - c > eh then redis.call('HSET', key, 'eh', seen - c) end
-    if seen - u > el then el = seen - u; redis.call('HSET', key, 'el', el) end
-    local recent = base .. ':recent'
-    local ri = tonumber(redis.call('HGET', recent, 'i') or '-1')
-    if idx > ri then
-      local prev = 0
-      if ri == idx - 1 then prev = tonumber(redis.call('HGET', base .. ':' .. ri, 'el') or '0') end
-      redis.call('HSET', recent, 'i', idx, 'p', prev)
-      ri = idx
-    end
-    if idx == ri then
-      local prev = tonumber(redis.call('HGET', recent, 'p') or '0')
-      redis.call('HSET', recent, 'e', math.max(prev, el))
-      redis.call('PEXPIRE', recent, 600000)
-    end
-  end
-end
-return 1
-"""

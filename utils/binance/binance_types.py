@@ -7,25 +7,57 @@ from collections.abc import Mapping
 from dataclasses import dataclass, field
 from decimal import Decimal
 from enum import IntEnum, StrEnum
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any, Self
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field
+
+if TYPE_CHECKING:
+    from utils.binance.binance_utils import SymbolRules
 
 __all__ = (
+    "AccountInfo",
+    "AggTrade",
+    "AssetValue",
+    "AvgPrice",
+    "Balance",
     "BinanceEvent",
+    "BookTicker",
     "Endpoint",
     "EndpointCaller",
     "ErrorCode",
+    "FundingRate",
+    "FuturesAccount",
+    "FuturesAsset",
+    "FuturesBalance",
+    "FuturesPosition",
     "HttpMethod",
+    "Income",
+    "Kline",
+    "KlineInterval",
+    "LeverageChange",
+    "LotSize",
+    "MarkPrice",
     "Market",
+    "MyTrade",
+    "NotionalFilter",
+    "OpenInterest",
     "Order",
+    "OrderBook",
     "OrderSide",
     "OrderType",
     "Params",
     "PoolKind",
+    "Portfolio",
+    "PositionRisk",
+    "PriceFilter",
+    "PriceSnapshot",
     "RateWindow",
     "Security",
+    "SymbolInfo",
+    "Ticker24h",
+    "TickerPrice",
     "TimeInForce",
+    "Trade",
     "WeightRule",
     "interval_seconds",
 )
@@ -104,6 +136,27 @@ class TimeInForce(StrEnum):
     IOC = "IOC"
     FOK = "FOK"
     GTX = "GTX"
+
+
+class KlineInterval(StrEnum):
+    """Binance's kline intervals; ``1s`` is spot only, ``1M`` is a calendar month."""
+
+    S1 = "1s"
+    M1 = "1m"
+    M3 = "3m"
+    M5 = "5m"
+    M15 = "15m"
+    M30 = "30m"
+    H1 = "1h"
+    H2 = "2h"
+    H4 = "4h"
+    H6 = "6h"
+    H8 = "8h"
+    H12 = "12h"
+    D1 = "1d"
+    D3 = "3d"
+    W1 = "1w"
+    MONTH1 = "1M"
 
 
 _UNIT_SECONDS: Mapping[str, int] = {"S": 1, "M": 60, "H": 3600, "D": 86400}
@@ -230,26 +283,24 @@ class Endpoint:
     enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
     pool: tuple[str, int, int] | None = None
 
-    @property
-    def key(self) -> str:
-        return f"{self.method} {self.path}"
+    # Derived in __post_init__: read on every request, so computed once.
+    key: str = field(init=False, repr=False, compare=False)  # "GET /api/v3/ticker/price"
+    signed: bool = field(init=False, repr=False, compare=False)  # timestamp + signature
+    needs_key: bool = field(init=False, repr=False, compare=False)  # X-MBX-APIKEY header
+    idempotent: bool = field(init=False, repr=False, compare=False)  # safe to send again
 
-    @property
-    def signed(self) -> bool:
-        if self.security in (Security.TRADE, Security.USER_DATA):
-            return True
-        return self.security is Security.USER_STREAM and self.market is Market.SPOT
-
-    @property
-    def needs_key(self) -> bool:
-        return self.security is not Security.NONE
-
-    @property
-    def idempotent(self) -> bool:
-        """Safe to send again when the answer is lost."""
-        return self.method is HttpMethod.GET or (
+    def __post_init__(self) -> None:
+        security = self.security
+        signed = security in (Security.TRADE, Security.USER_DATA) or (
+            security is Security.USER_STREAM and self.market is Market.SPOT
+        )
+        idempotent = self.method is HttpMethod.GET or (
             self.method is HttpMethod.PUT and self.path.endswith("listenKey")
         )
+        object.__setattr__(self, "key", f"{self.method} {self.path}")
+        object.__setattr__(self, "signed", signed)
+        object.__setattr__(self, "needs_key", security is not Security.NONE)
+        object.__setattr__(self, "idempotent", idempotent)
 
 
 @dataclass(frozen=True, slots=True)
@@ -266,10 +317,18 @@ class BinanceEvent:
 
 
 class EndpointCaller:
-    """What the typed helpers need from the client: one way to call a table entry."""
+    """What the typed helpers need from the client: one way to call a table entry, and
+    where the parsed exchangeInfo of each market is kept once loaded."""
+
+    _symbol_rules: dict[Market, SymbolRules]
 
     async def call_endpoint(self, endpoint: Endpoint, params: Params | None = None) -> Any:
         raise NotImplementedError
+
+    def check_credentials(self, endpoint: Endpoint) -> None:
+        """Raise ``BinanceCredentialsError`` if ``endpoint`` needs a key or signature the
+        caller lacks. Helpers that do public work before a signed call (an order's filter
+        check) call it first, so a keyless client sends nothing; the facade overrides it."""
 
 
 class Order(BaseModel):
@@ -287,3 +346,365 @@ class Order(BaseModel):
     price: Decimal = Decimal(0)
     orig_qty: Decimal = Field(default=Decimal(0), alias="origQty")
     executed_qty: Decimal = Field(default=Decimal(0), alias="executedQty")
+
+
+def _blank_is_none(value: Any) -> Any:
+    """Binance sends ``""`` for some numbers it does not have (old funding marks, ids)."""
+    return None if value == "" else value
+
+
+OptDecimal = Annotated[Decimal | None, BeforeValidator(_blank_is_none)]
+
+
+class _Model(BaseModel):
+    """Binance JSON parsed once: frozen, snake_case names with camelCase aliases."""
+
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+
+
+class TickerPrice(_Model):
+    """Last traded price. Source: spot ``GET /api/v3/ticker/price``, futures
+    ``GET /fapi/v2/ticker/price``."""
+
+    symbol: str
+    price: Decimal
+    time: int | None = None
+
+
+class Ticker24h(_Model):
+    """Rolling 24 h statistics; bid/ask and previous close are spot only. Source: spot
+    ``GET /api/v3/ticker/24hr``, futures ``GET /fapi/v1/ticker/24hr``."""
+
+    symbol: str
+    price_change: Decimal = Field(alias="priceChange")
+    price_change_percent: Decimal = Field(alias="priceChangePercent")
+    weighted_avg_price: Decimal = Field(alias="weightedAvgPrice")
+    prev_close_price: Decimal | None = Field(default=None, alias="prevClosePrice")
+    last_price: Decimal = Field(alias="lastPrice")
+    last_qty: Decimal = Field(alias="lastQty")
+    bid_price: Decimal | None = Field(default=None, alias="bidPrice")
+    ask_price: Decimal | None = Field(default=None, alias="askPrice")
+    open_price: Decimal = Field(alias="openPrice")
+    high_price: Decimal = Field(alias="highPrice")
+    low_price: Decimal = Field(alias="lowPrice")
+    volume: Decimal
+    quote_volume: Decimal = Field(alias="quoteVolume")
+    open_time: int = Field(alias="openTime")
+    close_time: int = Field(alias="closeTime")
+    count: int
+
+
+class BookTicker(_Model):
+    """Best bid and ask. Source: spot ``GET /api/v3/ticker/bookTicker``, futures
+    ``GET /fapi/v1/ticker/bookTicker``."""
+
+    symbol: str
+    bid_price: Decimal = Field(alias="bidPrice")
+    bid_qty: Decimal = Field(alias="bidQty")
+    ask_price: Decimal = Field(alias="askPrice")
+    ask_qty: Decimal = Field(alias="askQty")
+    time: int | None = None
+
+
+class AvgPrice(_Model):
+    """Average price over the last ``mins`` minutes. Source: spot ``GET /api/v3/avgPrice``."""
+
+    mins: int
+    price: Decimal
+    close_time: int | None = Field(default=None, alias="closeTime")
+
+
+class OrderBook(_Model):
+    """Order book levels as ``(price, quantity)``, best first. Source: spot
+    ``GET /api/v3/depth``, futures ``GET /fapi/v1/depth``."""
+
+    last_update_id: int = Field(alias="lastUpdateId")
+    bids: tuple[tuple[Decimal, Decimal], ...]
+    asks: tuple[tuple[Decimal, Decimal], ...]
+    event_time: int | None = Field(default=None, alias="E")
+
+
+class Trade(_Model):
+    """A public trade. Source: spot ``GET /api/v3/trades``, futures ``GET /fapi/v1/trades``."""
+
+    id: int
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal | None = Field(default=None, alias="quoteQty")
+    time: int
+    is_buyer_maker: bool = Field(alias="isBuyerMaker")
+
+
+class AggTrade(_Model):
+    """Trades of one taker order at one price, compressed. Source: spot
+    ``GET /api/v3/aggTrades``, futures ``GET /fapi/v1/aggTrades``."""
+
+    agg_id: int = Field(alias="a")
+    price: Decimal = Field(alias="p")
+    qty: Decimal = Field(alias="q")
+    first_trade_id: int = Field(alias="f")
+    last_trade_id: int = Field(alias="l")
+    time: int = Field(alias="T")
+    is_buyer_maker: bool = Field(alias="m")
+
+
+class Kline(_Model):
+    """One candle; ``closed`` is False for the candle still open. Source: spot
+    ``GET /api/v3/klines``, futures ``GET /fapi/v1/klines`` (rows, see ``from_row``)."""
+
+    open_time: int
+    open: Decimal
+    high: Decimal
+    low: Decimal
+    close: Decimal
+    volume: Decimal
+    close_time: int
+    quote_volume: Decimal
+    trades: int
+    taker_buy_volume: Decimal
+    taker_buy_quote_volume: Decimal
+    closed: bool
+
+    @classmethod
+    def from_row(cls, row: list[Any], *, now_ms: int) -> Self:
+        """Binance's 12-element row; the candle is closed once its close time has passed."""
+        names = ("open_time", "open", "high", "low", "close", "volume", "close_time")
+        values = dict(zip(names, row, strict=False))
+        values.update(quote_volume=row[7], trades=row[8], taker_buy_volume=row[9])
+        values.update(taker_buy_quote_volume=row[10], closed=int(row[6]) < now_ms)
+        return cls.model_validate(values)
+
+
+class Balance(_Model):
+    """One asset of the spot account. Source: spot ``GET /api/v3/account``."""
+
+    asset: str
+    free: Decimal
+    locked: Decimal
+
+    @property
+    def total(self) -> Decimal:
+        return self.free + self.locked
+
+
+class AccountInfo(_Model):
+    """The spot account. Source: spot ``GET /api/v3/account``."""
+
+    maker_commission: int = Field(default=0, alias="makerCommission")
+    taker_commission: int = Field(default=0, alias="takerCommission")
+    can_trade: bool = Field(alias="canTrade")
+    can_withdraw: bool = Field(alias="canWithdraw")
+    can_deposit: bool = Field(alias="canDeposit")
+    update_time: int = Field(alias="updateTime")
+    account_type: str = Field(alias="accountType")
+    balances: tuple[Balance, ...]
+    permissions: tuple[str, ...] = ()
+
+
+class MyTrade(_Model):
+    """A fill of one of the account's orders. Source: spot ``GET /api/v3/myTrades``."""
+
+    symbol: str
+    id: int
+    order_id: int = Field(alias="orderId")
+    price: Decimal
+    qty: Decimal
+    quote_qty: Decimal = Field(alias="quoteQty")
+    commission: Decimal
+    commission_asset: str = Field(alias="commissionAsset")
+    time: int
+    is_buyer: bool = Field(alias="isBuyer")
+    is_maker: bool = Field(alias="isMaker")
+
+
+class MarkPrice(_Model):
+    """Futures mark and index price with the funding rate. Source: futures
+    ``GET /fapi/v1/premiumIndex``."""
+
+    symbol: str
+    mark_price: Decimal = Field(alias="markPrice")
+    index_price: Decimal = Field(alias="indexPrice")
+    last_funding_rate: Decimal = Field(alias="lastFundingRate")
+    next_funding_time: int = Field(alias="nextFundingTime")
+    interest_rate: OptDecimal = Field(default=None, alias="interestRate")
+    time: int
+
+
+class FundingRate(_Model):
+    """One settled funding rate. Source: futures ``GET /fapi/v1/fundingRate``."""
+
+    symbol: str
+    funding_rate: Decimal = Field(alias="fundingRate")
+    funding_time: int = Field(alias="fundingTime")
+    mark_price: OptDecimal = Field(default=None, alias="markPrice")
+
+
+class OpenInterest(_Model):
+    """Open contracts of a symbol. Source: futures ``GET /fapi/v1/openInterest``."""
+
+    symbol: str
+    open_interest: Decimal = Field(alias="openInterest")
+    time: int
+
+
+class FuturesBalance(_Model):
+    """One asset of the futures wallet. Source: futures ``GET /fapi/v2/balance``."""
+
+    asset: str
+    balance: Decimal
+    cross_wallet_balance: Decimal = Field(alias="crossWalletBalance")
+    cross_un_pnl: Decimal = Field(alias="crossUnPnl")
+    available_balance: Decimal = Field(alias="availableBalance")
+    max_withdraw_amount: Decimal = Field(alias="maxWithdrawAmount")
+    update_time: int = Field(alias="updateTime")
+
+
+class FuturesAsset(_Model):
+    """An asset line of the futures account. Source: futures ``GET /fapi/v3/account``."""
+
+    asset: str
+    wallet_balance: Decimal = Field(alias="walletBalance")
+    unrealized_profit: Decimal = Field(alias="unrealizedProfit")
+    margin_balance: Decimal = Field(alias="marginBalance")
+    available_balance: Decimal = Field(alias="availableBalance")
+    max_withdraw_amount: Decimal = Field(alias="maxWithdrawAmount")
+
+
+class FuturesPosition(_Model):
+    """A position line of the futures account. Source: futures ``GET /fapi/v3/account``."""
+
+    symbol: str
+    position_side: str = Field(alias="positionSide")
+    position_amt: Decimal = Field(alias="positionAmt")
+    unrealized_profit: Decimal = Field(alias="unrealizedProfit")
+    notional: Decimal
+    update_time: int = Field(alias="updateTime")
+
+
+class FuturesAccount(_Model):
+    """The futures account: totals, assets, open positions. Source: futures
+    ``GET /fapi/v3/account``."""
+
+    total_wallet_balance: Decimal = Field(alias="totalWalletBalance")
+    total_unrealized_profit: Decimal = Field(alias="totalUnrealizedProfit")
+    total_margin_balance: Decimal = Field(alias="totalMarginBalance")
+    total_initial_margin: Decimal = Field(alias="totalInitialMargin")
+    total_maint_margin: Decimal = Field(alias="totalMaintMargin")
+    available_balance: Decimal = Field(alias="availableBalance")
+    max_withdraw_amount: Decimal = Field(alias="maxWithdrawAmount")
+    assets: tuple[FuturesAsset, ...] = ()
+    positions: tuple[FuturesPosition, ...] = ()
+
+
+class PositionRisk(_Model):
+    """A futures position with its entry, mark and liquidation prices. Source: futures
+    ``GET /fapi/v3/positionRisk``."""
+
+    symbol: str
+    position_side: str = Field(alias="positionSide")
+    position_amt: Decimal = Field(alias="positionAmt")
+    entry_price: Decimal = Field(alias="entryPrice")
+    mark_price: Decimal = Field(alias="markPrice")
+    unrealized_profit: Decimal = Field(alias="unRealizedProfit")
+    liquidation_price: Decimal = Field(alias="liquidationPrice")
+    notional: Decimal
+    update_time: int = Field(alias="updateTime")
+
+
+class Income(_Model):
+    """One futures income line (funding fee, realized PnL, commission, transfer...).
+    Source: futures ``GET /fapi/v1/income``."""
+
+    symbol: str = ""
+    income_type: str = Field(alias="incomeType")
+    income: Decimal
+    asset: str
+    info: str = ""
+    time: int
+    tran_id: int = Field(alias="tranId")
+    trade_id: str = Field(default="", alias="tradeId")
+
+
+class LeverageChange(_Model):
+    """The leverage now in force for a symbol. Source: futures ``POST /fapi/v1/leverage``."""
+
+    symbol: str
+    leverage: int
+    max_notional_value: Decimal = Field(alias="maxNotionalValue")
+
+
+class PriceFilter(_Model):
+    """``PRICE_FILTER``; a zero bound or tick means that rule is off. Source: exchangeInfo."""
+
+    min_price: Decimal = Field(alias="minPrice")
+    max_price: Decimal = Field(alias="maxPrice")
+    tick_size: Decimal = Field(alias="tickSize")
+
+
+class LotSize(_Model):
+    """``LOT_SIZE`` or ``MARKET_LOT_SIZE``; zero means that rule is off. Source: exchangeInfo."""
+
+    min_qty: Decimal = Field(alias="minQty")
+    max_qty: Decimal = Field(alias="maxQty")
+    step_size: Decimal = Field(alias="stepSize")
+
+
+class NotionalFilter(_Model):
+    """Spot ``NOTIONAL`` / legacy ``MIN_NOTIONAL``, or futures ``MIN_NOTIONAL`` (field
+    ``notional``), in one shape; ``field`` is the name Binance gives the minimum.
+    Source: exchangeInfo."""
+
+    filter_type: str
+    field: str
+    min_notional: Decimal
+    apply_min_to_market: bool = True
+    max_notional: Decimal | None = None
+    apply_max_to_market: bool = False
+
+
+class SymbolInfo(_Model):
+    """A symbol's trading rules (built by ``binance_utils.parse_symbol_info``). Source:
+    spot ``GET /api/v3/exchangeInfo``, futures ``GET /fapi/v1/exchangeInfo``."""
+
+    symbol: str
+    status: str
+    base_asset: str = Field(alias="baseAsset")
+    quote_asset: str = Field(alias="quoteAsset")
+    order_types: tuple[str, ...] = Field(default=(), alias="orderTypes")
+    price_filter: PriceFilter | None = None
+    lot_size: LotSize | None = None
+    market_lot_size: LotSize | None = None
+    notional: NotionalFilter | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class PriceSnapshot:
+    """One symbol in ``get_prices``: spot last price and 24 h change, futures mark price and
+    funding rate; ``error`` says what could not be had (the rest is still filled in)."""
+
+    symbol: str
+    price: Decimal | None = None
+    change_24h_pct: Decimal | None = None
+    mark_price: Decimal | None = None
+    funding_rate: Decimal | None = None
+    error: str | None = None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class AssetValue:
+    """An asset held, and its value in USDT (None when no USDT price is known)."""
+
+    asset: str
+    amount: Decimal
+    value_usdt: Decimal | None
+
+
+@dataclass(frozen=True, slots=True, kw_only=True)
+class Portfolio:
+    """``get_portfolio``: spot balances and the futures wallet, valued in USDT; ``errors``
+    names a part (``spot``, ``futures``, ``prices``) that could not be fetched."""
+
+    spot: tuple[AssetValue, ...]
+    futures: tuple[AssetValue, ...]
+    total_usdt: Decimal
+    errors: Mapping[str, str] = field(default_factory=dict)

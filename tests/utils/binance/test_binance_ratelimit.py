@@ -189,7 +189,7 @@ async def test_a_418_ban_stops_the_market_until_it_ends(event_log: Any) -> None:
 async def test_calls_keep_working_when_redis_goes_away_and_share_again_when_it_returns(
     scaled_fake: FakeBinance, redis_server: RedisServer, event_log: Any
 ) -> None:
-    config = make_config(scaled_fake, rate_limit_redis_retry_s=0.5)
+    config = make_config(scaled_fake, redis_retry_s=0.5)
     redis = RedisConfig(url=redis_server.url, _env_file=None)
     async with BinanceClient(config=config, redis=redis) as client:
         log: EventLog = event_log(client)
