@@ -397,6 +397,12 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             missing = [name for name in endpoint.required if params.get(name) in (None, "")]
             if missing:
                 raise BinanceInputError(f"{endpoint.key} needs {', '.join(missing)}")
+        for name, allowed in endpoint.enums:
+            value = params.get(name)
+            if value is not None and str(value) not in allowed:
+                raise BinanceInputError(
+                    f"{endpoint.key}: {name}={value!r} is not one of {', '.join(allowed)}"
+                )
         market = endpoint.market
         if market not in self._ready:
             await self._load_limits(market)

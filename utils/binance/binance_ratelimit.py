@@ -119,6 +119,7 @@ class WeightLimiter:
             RedisLedger(redis, prefix=f"{key_prefix}:rl", account=account) if redis else None
         )
         self._windows: dict[Market, tuple[_Window, ...]] = {}
+        self._named: dict[str, _Window] = {}  # endpoints' own pools, by label
         self._paused: dict[str, float] = {}
         self._pause_epoch = 0
         self._plans: dict[str, tuple[tuple[_Window, int], ...]] = {}
@@ -131,10 +132,7 @@ class WeightLimiter:
     # --- configuration --------------------------------------------------------------
     def set_windows(self, market: Market, specs: Sequence[RateWindow]) -> None:
         """Install a market's pools (from ``exchangeInfo.rateLimits`` or the defaults)."""
-        margin = self._config.margin
-        self._windows[market] = tuple(
-            _Window(spec, max(1, math.floor(spec.limit * (1 - margin)))) for spec in specs
-        )
+        self._windows[market] = tuple(_Window(spec, self._effective(spec.limit)) for spec in specs)
         self._plans.clear()
 
     async def adopt(self, endpoint: Endpoint, params: Params, headers: Mapping[str, str]) -> None:
@@ -166,7 +164,7 @@ class WeightLimiter:
         """Per window: the current in-process view of used weight against the limit."""
         now = self._clock()
         rows = []
-        for windows in self._windows.values():
+        for windows in (*self._windows.values(), tuple(self._named.values())):
             for w in windows:
                 slot = w.slots.get(int(now // w.spec.interval_s))
                 used = slot.used + max(slot.ext_hi, w.recent_ext) if slot else 0
@@ -281,8 +279,24 @@ class WeightLimiter:
                 plan.append((w, 1))
             elif w.spec.kind is PoolKind.ORDERS and endpoint.orders:
                 plan.append((w, endpoint.orders))
+        if endpoint.pool is not None:  # outside the weight pool, counted per request
+            plan.append((self._endpoint_pool(endpoint), 1))
         self._plans[endpoint.key] = result = tuple(plan)
         return result
+
+    def _endpoint_pool(self, endpoint: Endpoint) -> _Window:
+        assert endpoint.pool is not None  # noqa: S101 - the caller checked
+        label, limit, interval_s = endpoint.pool
+        window = self._named.get(label)
+        if window is None:
+            spec = RateWindow(
+                endpoint.market, PoolKind.RAW_REQUESTS, interval_s, limit, label=label
+            )
+            window = self._named[label] = _Window(spec, self._effective(limit))
+        return window
+
+    def _effective(self, limit: int) -> int:
+        return max(1, math.floor(limit * (1 - self._config.margin)))
 
     def _blocked_until(self, costs: Sequence[tuple[_Window, int]]) -> float:
         return max((self._paused.get(w.scope, 0.0) for w, _ in costs), default=0.0)

@@ -40,7 +40,7 @@ class RedisLedger:
     def base(self, spec: RateWindow) -> str:
         """The key prefix of a window's slots; ``<base>:<index>`` holds one window."""
         scope = f"acct:{self._account}" if spec.per_account else "ip"
-        return f"{self._prefix}:{spec.market}:{scope}:{spec.kind}:{spec.interval_s}"
+        return f"{self._prefix}:{spec.market}:{scope}:{spec.label or spec.kind}:{spec.interval_s}"
 
     def pause_key(self, scope: str) -> str:
         return f"{self._prefix}:pause:{scope}"

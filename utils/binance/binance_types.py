@@ -181,6 +181,7 @@ class RateWindow:
     interval_s: int
     limit: int
     per_account: bool = False
+    label: str = ""  # an endpoint's own pool (futures fundingRate: 500 per 5 min)
 
     @property
     def suffix(self) -> str:
@@ -192,6 +193,8 @@ class RateWindow:
 
     @property
     def header(self) -> str:
+        if self.label:
+            return ""
         if self.kind is PoolKind.REQUEST_WEIGHT:
             return f"X-MBX-USED-WEIGHT-{self.suffix}"
         if self.kind is PoolKind.ORDERS:
@@ -200,7 +203,7 @@ class RateWindow:
 
     @property
     def name(self) -> str:
-        return f"{self.market} {self.kind} {self.suffix}"
+        return f"{self.market} {self.label or self.kind} {self.suffix}"
 
 
 @dataclass(frozen=True, slots=True)
