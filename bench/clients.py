@@ -14,9 +14,11 @@ from typing import TYPE_CHECKING, Any, Final
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
+    from utils.binance.binance_a import BinanceClient
+
     Call = Callable[[], Awaitable[Any]]
 
-__all__ = ("CLIENTS", "HttpStatusError", "open_client")
+__all__ = ("CLIENTS", "IMPORTS", "HttpStatusError", "open_client", "ours_client")
 
 SYMBOL: Final = "BTCUSDT"
 PATH: Final = "/api/v3/ticker/price"
@@ -50,22 +52,34 @@ async def _floor(url: str, **_: Any) -> AsyncIterator[Call]:
         yield call
 
 
-@contextlib.asynccontextmanager
-async def _ours(url: str, *, margin: float | None = None, **_: Any) -> AsyncIterator[Call]:
-    """``BinanceClient`` as the bot builds it (limiter and breakers on, logging at INFO), but
-    with its response cache off: every call is measured on its way to the fake."""
+def ours_client(
+    url: str,
+    *,
+    margin: float | None = None,
+    redis_url: str | None = None,
+    cache: bool = False,
+) -> BinanceClient:
+    """``BinanceClient`` as the bot builds it (limiter and breakers on, logging at INFO),
+    pointed at the fake for both markets. Its response cache is off unless ``cache`` (the
+    rows measure calls on their way to the fake); ``redis_url`` shares the limiter (and, with
+    ``cache``, the cache) through that Redis."""
     from utils.binance.binance_a import BinanceClient  # noqa: PLC0415
     from utils.config import BinanceConfig, LoggingConfig, RedisConfig  # noqa: PLC0415
     from utils.logging_setup import configure_logging  # noqa: PLC0415
 
     configure_logging(LoggingConfig(level="INFO", _env_file=None))
-    settings: dict[str, Any] = {"base_url": url, "futures_base_url": url}
-    if "cache_enabled" in BinanceConfig.model_fields:  # every call must reach the fake
-        settings["cache_enabled"] = False
+    settings: dict[str, Any] = {"base_url": url, "futures_base_url": url, "cache_enabled": cache}
     if margin is not None:
         settings["rate_limit_margin"] = margin
     config = BinanceConfig(_env_file=None, **settings)
-    async with BinanceClient(config=config, redis=RedisConfig(url=None, _env_file=None)) as c:
+    return BinanceClient(config=config, redis=RedisConfig(url=redis_url, _env_file=None))
+
+
+@contextlib.asynccontextmanager
+async def _ours(
+    url: str, *, margin: float | None = None, redis_url: str | None = None, **_: Any
+) -> AsyncIterator[Call]:
+    async with ours_client(url, margin=margin, redis_url=redis_url) as c:
 
         async def call() -> Any:
             return await c.get_symbol_price(SYMBOL)
@@ -111,6 +125,14 @@ async def _ccxt(url: str, *, rate_limit: bool = True, **_: Any) -> AsyncIterator
     finally:
         await exchange.close()
 
+
+#: The modules each client's user imports (what the start-up rows time).
+IMPORTS: Final = {
+    "floor": ("aiohttp", "orjson"),
+    "ours": ("utils.binance", "utils.config", "utils.logging_setup"),
+    "python-binance": ("binance",),
+    "ccxt": ("ccxt.async_support",),
+}
 
 CLIENTS: Final[dict[str, Callable[..., contextlib.AbstractAsyncContextManager[Call]]]] = {
     "floor": _floor,

@@ -9,6 +9,10 @@ limits from exchangeInfo).
 warms up, waits for the next clock-aligned window of ``W`` seconds, then fires the calls and
 reports the start and end moments; the parent reads the weight used per window from the fake.
 
+``python -m bench.run_client CLIENT shared --url URL --calls N --tasks T [--redis-url R]``
+warms up, prints ``ready`` and waits for the parent to write a start moment (epoch seconds)
+on stdin, so that two processes fire together; then as ``budget``.
+
 A client that fails to import answers ``{"error": "not installed: ..."}``.
 """
 
@@ -74,6 +78,22 @@ async def _budget(args: argparse.Namespace) -> dict[str, Any]:
     return {"start": start, "end": end, "ok": ok, "failures": dict(failures)}
 
 
+async def _shared(args: argparse.Namespace) -> dict[str, Any]:
+    async with open_client(args.client, args.url, redis_url=args.redis_url) as call:
+        warm = await _fire(call, 1, 1)
+        sys.stdout.write("ready\n" if not warm else "warm-up failed\n")
+        sys.stdout.flush()
+        if warm:
+            return {"error": f"warm-up failed: {dict(warm)}"}
+        line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
+        start = float(line)
+        await asyncio.sleep(start - time.time())
+        failures = await _fire(call, args.calls, args.tasks)
+        end = time.time()
+    ok = args.calls - sum(failures.values())
+    return {"start": start, "end": end, "ok": ok, "failures": dict(failures)}
+
+
 def _kind(error: Exception) -> str:
     if isinstance(error, HttpStatusError):
         return str(error)
@@ -81,19 +101,26 @@ def _kind(error: Exception) -> str:
     return f"{type(error).__name__} {status}" if status else type(error).__name__
 
 
+_SCENARIOS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+    "overhead": _overhead,
+    "budget": _budget,
+    "shared": _shared,
+}
+
+
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("client", choices=sorted(CLIENTS))
-    parser.add_argument("scenario", choices=("overhead", "budget"))
+    parser.add_argument("scenario", choices=sorted(_SCENARIOS))
     parser.add_argument("--url", required=True)
     parser.add_argument("--calls", type=int, required=True)
     parser.add_argument("--tasks", type=int, default=1)
     parser.add_argument("--window-s", type=int, default=2)
     parser.add_argument("--margin", type=float, default=None, help="ours: rate_limit_margin")
+    parser.add_argument("--redis-url", default=None, help="ours: share the limiter there")
     args = parser.parse_args(argv)
-    scenario = _overhead if args.scenario == "overhead" else _budget
     try:
-        result = asyncio.run(scenario(args))
+        result = asyncio.run(_SCENARIOS[args.scenario](args))
     except ImportError as e:
         result = {"error": f"not installed: {e.name or e}"}
     sys.stdout.write(orjson.dumps(result).decode() + "\n")

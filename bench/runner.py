@@ -15,10 +15,19 @@ import orjson
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-__all__ = ("ROOT", "child_env", "fake_process", "run_client")
+__all__ = (
+    "CHILD_TIMEOUT_S",
+    "ROOT",
+    "answer",
+    "child_env",
+    "fake_process",
+    "run_client",
+    "run_module",
+    "spawn",
+)
 
 ROOT: Final = Path(__file__).resolve().parents[1]
-_CHILD_TIMEOUT_S: Final = 180.0
+CHILD_TIMEOUT_S: Final = 180.0
 _FAKE_START_S: Final = 20.0
 # Settings the bench chooses itself; a developer's .env or shell must not change them.
 _SCRUBBED: Final = ("BINANCE_", "REDIS_", "LOG_")
@@ -66,27 +75,40 @@ async def fake_process(*flags: str) -> AsyncIterator[str]:
 
 async def run_client(client: str, scenario: str, url: str, *args: str) -> dict[str, Any]:
     """Run one client in a fresh process; its JSON answer, or ``{"error": ...}``."""
-    proc = await asyncio.create_subprocess_exec(
-        sys.executable,
-        "-m",
-        "bench.run_client",
-        client,
-        scenario,
-        "--url",
-        url,
-        *args,
-        cwd=ROOT,
-        env=child_env(),
-        stdout=asyncio.subprocess.PIPE,
-        stderr=asyncio.subprocess.PIPE,
-    )
+    return await run_module("bench.run_client", client, scenario, "--url", url, *args)
+
+
+async def run_module(module: str, *args: str) -> dict[str, Any]:
+    """``python -m MODULE ARGS`` in a fresh process; its last stdout line as JSON, or
+    ``{"error": ...}`` when it crashed or timed out."""
+    proc = await spawn(module, *args)
     try:
-        async with asyncio.timeout(_CHILD_TIMEOUT_S):
+        async with asyncio.timeout(CHILD_TIMEOUT_S):
             out, err = await proc.communicate()
     except TimeoutError:
         proc.kill()
         await proc.wait()
-        return {"error": f"timed out after {_CHILD_TIMEOUT_S:.0f} s"}
+        return {"error": f"timed out after {CHILD_TIMEOUT_S:.0f} s"}
+    return answer(proc, out, err)
+
+
+async def spawn(module: str, *args: str, stdin: bool = False) -> asyncio.subprocess.Process:
+    """Start ``python -m MODULE ARGS`` (stdout and stderr piped, stdin too if asked)."""
+    return await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        module,
+        *args,
+        cwd=ROOT,
+        env=child_env(),
+        stdin=asyncio.subprocess.PIPE if stdin else asyncio.subprocess.DEVNULL,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+
+
+def answer(proc: asyncio.subprocess.Process, out: bytes, err: bytes) -> dict[str, Any]:
+    """A finished child's JSON answer (its last stdout line), or ``{"error": "crashed: ..."}``."""
     lines = out.decode().strip().splitlines()
     if proc.returncode != 0 or not lines:
         tail = err.decode().strip().splitlines()[-1:] or [f"exit status {proc.returncode}"]

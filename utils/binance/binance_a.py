@@ -237,8 +237,11 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         """Cache (public answers only) -> limiter -> breaker -> transport; decoded JSON."""
         request = dict(params) if params else {}
         ttl = self._ttl(endpoint, request) if self._cache_on else None
-        if ttl is None:
-            return (await self._prepared_exchange(endpoint, request)).json()
+        if ttl is None:  # the hot path, without the extra coroutine of _prepared_exchange
+            self._validate(endpoint, request)
+            if self._needs_setup(endpoint):
+                await self._setup(endpoint)
+            return (await self._exchange(endpoint, request)).json()
 
         async def fetch() -> bytes:
             return (await self._prepared_exchange(endpoint, request)).body
@@ -391,6 +394,13 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         return endpoint_ttl(endpoint)
 
     async def _prepared_exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
+        self._validate(endpoint, params)
+        if self._needs_setup(endpoint):
+            await self._setup(endpoint)
+        return await self._exchange(endpoint, params)
+
+    def _validate(self, endpoint: Endpoint, params: Params) -> None:
+        """Everything knowable before sending: keys, required parameters, enum values."""
         if endpoint.needs_key:
             self._transport.check_credentials(endpoint)
         if endpoint.required:
@@ -403,14 +413,23 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 raise BinanceInputError(
                     f"{endpoint.key}: {name}={value!r} is not one of {', '.join(allowed)}"
                 )
+
+    def _needs_setup(self, endpoint: Endpoint) -> bool:
+        """First call to a market (limits), or a signed call with a stale clock offset."""
+        market = endpoint.market
+        if market not in self._ready:
+            return True
+        if not endpoint.signed:
+            return False
+        synced = self._synced_at.get(market)
+        return synced is None or time.monotonic() - synced > self.config.time_sync_interval_s
+
+    async def _setup(self, endpoint: Endpoint) -> None:
         market = endpoint.market
         if market not in self._ready:
             await self._load_limits(market)
-        if endpoint.signed:
-            synced = self._synced_at.get(market)
-            if synced is None or time.monotonic() - synced > self.config.time_sync_interval_s:
-                await self._sync_time(market, stale_since=synced)
-        return await self._exchange(endpoint, params)
+        if self._needs_setup(endpoint):
+            await self._sync_time(market, stale_since=self._synced_at.get(market))
 
     async def _exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
         breaker = self._breakers[endpoint.market]
@@ -418,7 +437,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         attempt, resynced = 0, False
         while True:
             breaker.before_call()
-            ticket = await self._limiter.acquire(endpoint, params)
+            limiter = self._limiter
+            ticket = limiter.acquire_now(endpoint, params) or await limiter.acquire(
+                endpoint, params
+            )
             try:
                 response = await self._transport.send(endpoint, params)
             except BinanceTransportError:
@@ -431,7 +453,8 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 await self._backoff(attempt)
                 continue
             ok = response.status < HTTPStatus.BAD_REQUEST
-            await self._limiter.settle(ticket, response.headers, succeeded=ok)
+            if not limiter.settle_now(ticket, response.headers, succeeded=ok):
+                await limiter.settle(ticket, response.headers, succeeded=ok)
             latency = response.received_ms - response.sent_ms
             if ok:
                 breaker.record_success()

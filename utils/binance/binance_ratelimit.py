@@ -35,7 +35,7 @@ from utils.binance.binance_types import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from redis.asyncio import Redis
 
@@ -123,6 +123,7 @@ class WeightLimiter:
         self._paused: dict[str, float] = {}
         self._pause_epoch = 0
         self._plans: dict[str, tuple[tuple[_Window, int], ...]] = {}
+        self._cost_cache: dict[tuple[str, int], tuple[tuple[_Window, int], ...]] = {}
         self._timers: list[asyncio.TimerHandle] = []
         self._redis_retry_at = 0.0
         self._redis_down = False
@@ -134,6 +135,7 @@ class WeightLimiter:
         """Install a market's pools (from ``exchangeInfo.rateLimits`` or the defaults)."""
         self._windows[market] = tuple(_Window(spec, self._effective(spec.limit)) for spec in specs)
         self._plans.clear()
+        self._cost_cache.clear()
 
     async def adopt(self, endpoint: Endpoint, params: Params, headers: Mapping[str, str]) -> None:
         """Charge an already answered call (the one that brought the limits) to the pools
@@ -172,15 +174,21 @@ class WeightLimiter:
         return rows
 
     # --- the request path -------------------------------------------------------------
+    def acquire_now(self, endpoint: Endpoint, params: Params) -> Ticket | None:
+        """The common case without an await: in-process ledger, nothing paused, and room in
+        the current window. None means "use ``acquire``" (which may wait)."""
+        if self._paused or (self._ledger is not None and self._shared()):
+            return None
+        now = self._clock()
+        at, charges = self._book_local(self._costs(endpoint, params), now)
+        if at > now:  # only a later window has room: undo, acquire() books and waits
+            _unbook_local(charges)
+            return None
+        return Ticket(endpoint, charges, at)
+
     async def acquire(self, endpoint: Endpoint, params: Params) -> Ticket:
         """Book the call's cost in every pool and wait until its window opens."""
-        plan = self._plans.get(endpoint.key) or self._plan(endpoint)
-        weight = endpoint.weight.cost(params)
-        costs = tuple(
-            (w, weight if kind == 0 else kind)
-            for w, kind in plan
-            if (weight if kind == 0 else kind)
-        )
+        costs = self._costs(endpoint, params)
         while True:
             now = self._clock()
             if self._paused:
@@ -201,14 +209,45 @@ class WeightLimiter:
                     continue
             return Ticket(endpoint, charges, at, local)
 
+    def _costs(self, endpoint: Endpoint, params: Params) -> tuple[tuple[_Window, int], ...]:
+        """(window, cost) for every pool the call counts against; cached per weight."""
+        weight = endpoint.weight.cost(params)
+        costs = self._cost_cache.get((endpoint.key, weight))
+        if costs is None:
+            plan = self._plans.get(endpoint.key) or self._plan(endpoint)
+            pairs = [(w, weight if kind == 0 else kind) for w, kind in plan]
+            costs = tuple((w, cost) for w, cost in pairs if cost)
+            self._cost_cache[endpoint.key, weight] = costs
+        return costs
+
     def _stale(self, charges: Sequence[tuple[_Window, int, int]]) -> bool:
         now, guard = self._clock(), self._config.guard_s
         return any(now > (idx + 1) * w.interval - guard for w, idx, _ in charges)
+
+    def settle_now(
+        self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
+    ) -> bool:
+        """Settle an in-process booking without an await; False means "use ``settle``"."""
+        if not ticket.local:
+            return False
+        self._settle_rows(ticket, headers, succeeded=succeeded)
+        return True
 
     async def settle(
         self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
     ) -> None:
         """Record the answer: refund zero-weight successes, reconcile with the server's count."""
+        rows = self._settle_rows(ticket, headers, succeeded=succeeded)
+        if rows and self._ledger is not None:
+            try:
+                await self._ledger.settle(rows)
+            except REDIS_ERRORS as e:
+                self._redis_failed(e)
+
+    def _settle_rows(
+        self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
+    ) -> list[tuple[RateWindow, int, int, int, int]]:
+        """Settle in process, or return the rows the Redis ledger must settle."""
         endpoint = ticket.endpoint
         now = self._clock()
         refund_to = endpoint.weight_on_success if succeeded else None
@@ -226,11 +265,7 @@ class WeightLimiter:
                 _settle_slot(w, idx, cost, refund, seen)
             else:
                 rows.append((w.spec, idx, cost, refund, seen))
-        if rows and self._ledger is not None:
-            try:
-                await self._ledger.settle(rows)
-            except REDIS_ERRORS as e:
-                self._redis_failed(e)
+        return rows
 
     async def pause(
         self, market: Market, *, seconds: float, banned: bool, orders: bool, endpoint: str
@@ -413,10 +448,7 @@ class WeightLimiter:
 
     async def _unbook(self, charges: Sequence[tuple[_Window, int, int]], *, local: bool) -> None:
         if local or self._ledger is None:
-            for w, idx, cost in charges:
-                slot = w.slots.get(idx)
-                if slot is not None:
-                    slot.used -= cost
+            _unbook_local(charges)
             return
         try:
             await self._ledger.add((w.spec, idx, -cost) for w, idx, cost in charges)
@@ -481,6 +513,13 @@ def _slot(w: _Window, idx: int) -> _Slot:
     if slot is None:
         slot = w.slots[idx] = _Slot()
     return slot
+
+
+def _unbook_local(charges: Iterable[tuple[_Window, int, int]]) -> None:
+    for w, idx, cost in charges:
+        slot = w.slots.get(idx)
+        if slot is not None:
+            slot.used -= cost
 
 
 def _settle_slot(w: _Window, idx: int, cost: int, refund: int, seen: int) -> None:
