@@ -2,10 +2,10 @@
 
 It composes the mechanisms and owns their lifecycle: the transport (session, signing),
 the weight limiter (shared through Redis when ``REDIS_URL`` is set), one breaker per market,
-metrics and the event bus. Every call goes limiter -> breaker -> transport; answers
-reconcile the limiter; idempotent calls retry with jittered backoff; a -1021 resyncs the
-clock and retries once; an order whose outcome is unknown is looked up by its client order
-id before anything else is decided.
+the cache, metrics and the event bus. A call goes cache -> ``RequestPipeline`` (limiter ->
+breaker -> transport, retries, resync, order reconciliation: ``binance_pipeline``). The
+fan-out helpers (``get_prices``, ``get_portfolio``) fetch spot and futures together and
+report a failure per item.
 """
 
 from __future__ import annotations
@@ -13,9 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import inspect
-import time
 from decimal import Decimal
-from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
@@ -34,42 +32,30 @@ from utils.binance.binance_cache import (
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
 from utils.binance.binance_exceptions import (
-    BinanceError,
     BinanceInputError,
-    BinanceIPBannedError,
-    BinanceOrderNotPlacedError,
-    BinanceOrderRejectedError,
-    BinanceRateLimitError,
-    BinanceTimestampError,
     BinanceTransportError,
     BinanceUnknownStatusError,
 )
 from utils.binance.binance_metrics import RequestMetrics, render_prometheus
-from utils.binance.binance_private import ORDER_QUERY, PrivateEndpoints
-from utils.binance.binance_public import EXCHANGE_INFO, SERVER_TIME, PublicEndpoints
+from utils.binance.binance_pipeline import RequestPipeline
+from utils.binance.binance_private import PrivateEndpoints
+from utils.binance.binance_public import PublicEndpoints
 from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
 from utils.binance.binance_request import (
-    RawResponse,
     Transport,
-    error_from_response,
-    outcome_unknown,
 )
 from utils.binance.binance_types import (
     AssetValue,
     BinanceEvent,
     Endpoint,
-    ErrorCode,
     Market,
     Params,
-    PoolKind,
     Portfolio,
     PriceSnapshot,
     RateWindow,
-    interval_seconds,
 )
 from utils.binance.binance_utils import (
     SymbolRules,
-    backoff_delay,
     check_symbol,
     make_signer,
     new_client_order_id,
@@ -85,8 +71,6 @@ __all__ = ("BinanceClient", "EventBus")
 
 _log = get_logger(__name__)
 
-_TIME_SAMPLES = 3
-_RESYNC_EVENT_MS = 500  # an offset change worth telling the operator about
 # Closed candles never change: their TTL is decided from the answer (kline_ttl).
 _KLINES = frozenset(
     {
@@ -170,7 +154,6 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         self._redis: Redis | None = None
         self._redis_prefix = redis.key_prefix
         self._account = hashlib.sha256((api_key or "anonymous").encode()).hexdigest()[:16]
-        self._limiter = self._new_limiter(None)
         breaker_config = BreakerConfig(
             failures_to_open=config.breaker_failures, open_for_s=config.breaker_open_s
         )
@@ -180,10 +163,15 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         self._cache: Cache = MemoryCache(config.cache_max_entries)
         self._flights = SingleFlight()
         self._cache_on = config.cache_enabled
-        self._ready: set[Market] = set()
         self._symbol_rules = {}
-        self._synced_at: dict[Market, float] = {}
-        self._locks = {m: asyncio.Lock() for m in Market}
+        self._pipeline = RequestPipeline(
+            config,
+            transport=self._transport,
+            limiter=self._new_limiter(None),
+            breakers=self._breakers,
+            metrics=self.metrics,
+            emit=self.events.publish,
+        )
 
     # --- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
@@ -193,7 +181,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 self._redis_url, max_connections=self.config.pool_size, timeout=5
             )
             self._redis = Redis.from_pool(pool)  # waits for a free connection, never fails
-            self._limiter = self._new_limiter(self._redis)
+            self._pipeline.limiter = self._new_limiter(self._redis)
             self._cache = RedisCache(
                 self._redis,
                 prefix=self._redis_prefix,
@@ -212,7 +200,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
 
     async def aclose(self) -> None:
         """Close the session and Redis connection; pending subscriber tasks are cancelled."""
-        self._limiter.close()
+        self._pipeline.limiter.close()
         await self.events.aclose()
         await self._transport.close()
         if self._redis is not None:
@@ -238,13 +226,13 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         request = dict(params) if params else {}
         ttl = self._ttl(endpoint, request) if self._cache_on else None
         if ttl is None:  # the hot path, without the extra coroutine of _prepared_exchange
-            self._validate(endpoint, request)
-            if self._needs_setup(endpoint):
-                await self._setup(endpoint)
-            return (await self._exchange(endpoint, request)).json()
+            self._pipeline.validate(endpoint, request)
+            if self._pipeline.needs_setup(endpoint):
+                await self._pipeline.setup(endpoint)
+            return (await self._pipeline.exchange(endpoint, request)).json()
 
         async def fetch() -> bytes:
-            return (await self._prepared_exchange(endpoint, request)).body
+            return (await self._pipeline.prepared(endpoint, request)).body
 
         key = cache_key(endpoint.key, request)
         body, hit = await get_or_fetch(self._cache, self._flights, key, ttl, fetch)
@@ -257,10 +245,12 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         params = dict(params)
         client_order_id = str(params.setdefault("newClientOrderId", new_client_order_id()))
         try:
-            response = await self._prepared_exchange(endpoint, params)
+            response = await self._pipeline.prepared(endpoint, params)
         except (BinanceTransportError, BinanceUnknownStatusError) as e:
             _log.warning("order_outcome_unknown", client_order_id=client_order_id, error=str(e))
-            return await self._reconcile_order(endpoint.market, params, client_order_id, e)
+            return await self._pipeline.reconcile_order(
+                endpoint.market, params, client_order_id, e
+            )
         return response.json()
 
     def check_credentials(self, endpoint: Endpoint) -> None:
@@ -278,7 +268,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         ``cache`` (``hits``, ``misses``, ``errors``)."""
         return {
             "http": self.metrics.snapshot(),
-            "pools": self._limiter.usage(),
+            "pools": self._pipeline.limiter.usage(),
             "breakers": {str(m): str(b.state) for m, b in self._breakers.items()},
             "cache": self._cache.stats(),
         }
@@ -289,7 +279,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
 
     def rate_windows(self, market: Market) -> tuple[RateWindow, ...]:
         """The pools in force for a market (from exchangeInfo once loaded)."""
-        return self._limiter.windows(market)
+        return self._pipeline.limiter.windows(market)
 
     # --- fan-out: spot and futures together ----------------------------------------------
     async def get_prices(self, symbols: Sequence[str]) -> dict[str, PriceSnapshot]:
@@ -393,185 +383,6 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
             return lambda body: kline_ttl(params, orjson.loads(body), now_ms=now_ms)
         return endpoint_ttl(endpoint)
 
-    async def _prepared_exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
-        self._validate(endpoint, params)
-        if self._needs_setup(endpoint):
-            await self._setup(endpoint)
-        return await self._exchange(endpoint, params)
-
-    def _validate(self, endpoint: Endpoint, params: Params) -> None:
-        """Everything knowable before sending: keys, required parameters, enum values."""
-        if endpoint.needs_key:
-            self._transport.check_credentials(endpoint)
-        if endpoint.required:
-            missing = [name for name in endpoint.required if params.get(name) in (None, "")]
-            if missing:
-                raise BinanceInputError(f"{endpoint.key} needs {', '.join(missing)}")
-        for name, allowed in endpoint.enums:
-            value = params.get(name)
-            if value is not None and str(value) not in allowed:
-                raise BinanceInputError(
-                    f"{endpoint.key}: {name}={value!r} is not one of {', '.join(allowed)}"
-                )
-
-    def _needs_setup(self, endpoint: Endpoint) -> bool:
-        """First call to a market (limits), or a signed call with a stale clock offset."""
-        market = endpoint.market
-        if market not in self._ready:
-            return True
-        if not endpoint.signed:
-            return False
-        synced = self._synced_at.get(market)
-        return synced is None or time.monotonic() - synced > self.config.time_sync_interval_s
-
-    async def _setup(self, endpoint: Endpoint) -> None:
-        market = endpoint.market
-        if market not in self._ready:
-            await self._load_limits(market)
-        if self._needs_setup(endpoint):
-            await self._sync_time(market, stale_since=self._synced_at.get(market))
-
-    async def _exchange(self, endpoint: Endpoint, params: dict[str, Any]) -> RawResponse:
-        breaker = self._breakers[endpoint.market]
-        retries = self.config.retry_attempts if endpoint.idempotent else 0
-        attempt, resynced = 0, False
-        while True:
-            breaker.before_call()
-            limiter = self._limiter
-            ticket = limiter.acquire_now(endpoint, params) or await limiter.acquire(
-                endpoint, params
-            )
-            try:
-                response = await self._transport.send(endpoint, params)
-            except BinanceTransportError:
-                await self._limiter.settle(ticket, None, succeeded=False)
-                breaker.record_failure()
-                self.metrics.record(endpoint.key, 0.0, 0)
-                if attempt >= retries:
-                    raise
-                attempt += 1
-                await self._backoff(attempt)
-                continue
-            ok = response.status < HTTPStatus.BAD_REQUEST
-            if not limiter.settle_now(ticket, response.headers, succeeded=ok):
-                await limiter.settle(ticket, response.headers, succeeded=ok)
-            latency = response.received_ms - response.sent_ms
-            if ok:
-                breaker.record_success()
-                self.metrics.record(endpoint.key, latency)
-                return response
-            error = error_from_response(endpoint, response, now_s=self._transport.server_time_s())
-            self.metrics.record(endpoint.key, latency, getattr(error, "code", response.status))
-            if isinstance(error, BinanceRateLimitError):
-                breaker.record_neutral()
-                await self._limiter.pause(
-                    endpoint.market,
-                    seconds=error.retry_after_s,
-                    banned=isinstance(error, BinanceIPBannedError),
-                    orders=error.code == ErrorCode.TOO_MANY_ORDERS,
-                    endpoint=endpoint.key,
-                )
-                if attempt >= retries or error.retry_after_s > self.config.rate_limit_max_pause_s:
-                    raise error
-                attempt += 1
-                self.metrics.record_retry()
-                continue  # acquire() waits for the pause to end
-            if outcome_unknown(response.status):
-                breaker.record_failure()
-                if attempt >= retries:
-                    raise error
-                attempt += 1
-                await self._backoff(attempt)
-                continue
-            breaker.record_neutral()
-            if isinstance(error, BinanceTimestampError) and endpoint.signed and not resynced:
-                resynced = True
-                await self._sync_time(
-                    endpoint.market, stale_since=self._synced_at.get(endpoint.market)
-                )
-                continue
-            raise error
-
-    async def _backoff(self, attempt: int) -> None:
-        self.metrics.record_retry()
-        await asyncio.sleep(
-            backoff_delay(
-                attempt,
-                base_s=self.config.retry_base_delay_s,
-                cap_s=self.config.retry_max_delay_s,
-            )
-        )
-
-    # --- start-up work, once per market ------------------------------------------------
-    async def _load_limits(self, market: Market) -> None:
-        """Replace the documented pools with ``exchangeInfo.rateLimits`` (first use only)."""
-        async with self._locks[market]:
-            if market in self._ready:
-                return
-            if self.config.rate_limits_from_exchange:
-                params = {"symbol": "BTCUSDT"} if market is Market.SPOT else {}
-                response = await self._exchange(EXCHANGE_INFO[market], params)
-                windows = _windows_from(market, response.json().get("rateLimits", ()))
-                if windows:
-                    self._limiter.set_windows(market, windows)
-                    await self._limiter.adopt(EXCHANGE_INFO[market], params, response.headers)
-            self._ready.add(market)
-
-    async def _sync_time(self, market: Market, *, stale_since: float | None) -> None:
-        """Offset = server time - RTT midpoint, from the fastest of a few samples."""
-        async with self._locks[market]:
-            if self._synced_at.get(market) != stale_since:
-                return  # another task resynced while we waited for the lock
-            samples = []
-            for _ in range(_TIME_SAMPLES):
-                response = await self._exchange(SERVER_TIME[market], {})
-                server_ms = int(response.json()["serverTime"])
-                rtt = response.received_ms - response.sent_ms
-                samples.append((rtt, server_ms - (response.sent_ms + response.received_ms) / 2))
-            rtt, offset = min(samples)
-            previous = self._transport.offset_ms(market)
-            self._transport.set_offset_ms(market, offset)
-            self._synced_at[market] = time.monotonic()
-            if previous is not None and abs(previous - offset) > _RESYNC_EVENT_MS:
-                self.events.publish(
-                    BinanceEvent(
-                        "time.resync",
-                        market,
-                        f"{market}: clock offset to Binance changed by "
-                        f"{offset - previous:+.0f} ms (now {offset:+.0f} ms)",
-                        {"offset_ms": offset, "previous_ms": previous, "rtt_ms": rtt},
-                    )
-                )
-
-    async def _reconcile_order(
-        self, market: Market, params: Params, client_order_id: str, cause: BinanceError
-    ) -> Any:
-        query = {"symbol": params["symbol"], "origClientOrderId": client_order_id}
-        # Binance rejects an order older than recvWindow before the matching engine, so once
-        # that has passed, "no such order" is final.
-        deadline = self._transport.server_time_s() + self.config.recv_window_ms / 1000 + 1
-        while True:
-            try:
-                return (await self._exchange(ORDER_QUERY[market], query)).json()
-            except BinanceOrderRejectedError as e:
-                if e.code != ErrorCode.NO_SUCH_ORDER:
-                    raise
-                wait = deadline - self._transport.server_time_s()
-                if wait <= 0:
-                    raise BinanceOrderNotPlacedError(
-                        client_order_id, "Binance has no order with that id"
-                    ) from cause
-                await asyncio.sleep(wait)
-            except BinanceError as e:
-                raise BinanceUnknownStatusError(
-                    getattr(e, "code", 0),
-                    f"the order's outcome is unknown and looking it up failed ({e}); "
-                    f"query client order id {client_order_id} before sending it again",
-                    endpoint=f"POST order {params['symbol']}",
-                    http_status=getattr(e, "http_status", 0),
-                    client_order_id=client_order_id,
-                ) from cause
-
     def _new_limiter(self, redis: Redis | None) -> WeightLimiter:
         config = self.config
         return WeightLimiter(
@@ -592,20 +403,6 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
 
 def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
-
-
-def _windows_from(market: Market, limits: Any) -> list[RateWindow]:
-    windows = []
-    for row in limits:
-        try:
-            kind = PoolKind(row["rateLimitType"])
-            seconds = interval_seconds(row["interval"], int(row["intervalNum"]))
-        except (KeyError, ValueError):
-            continue  # a pool type we do not meter (e.g. CONNECTIONS)
-        windows.append(
-            RateWindow(market, kind, seconds, int(row["limit"]), kind is PoolKind.ORDERS)
-        )
-    return windows
 
 
 _STABLE = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "TUSD"})
