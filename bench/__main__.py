@@ -1,5 +1,5 @@
-"""``python -m bench [--quick] [--repeats N] [--only overhead|budget]``: run the row sets,
-print one table on stdout (progress goes to stderr) and write ``bench/results.md``."""
+"""``python -m bench [--quick] [--repeats N] [--only ROW_SET]``: run the row sets, print one
+table on stdout (progress goes to stderr) and write ``bench/results.md``."""
 
 from __future__ import annotations
 
@@ -11,70 +11,155 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from bench.budget import WEIGHT, BudgetPlan, budget_rows
+from bench.cache_rows import CachePlan, cache_rows
+from bench.fanout import FanoutPlan, fanout_rows
 from bench.overhead import MAX_CALLS, OverheadPlan, overhead_rows
 from bench.report import machine, render, write_results
+from bench.shared_ip import PROCESSES, SharedPlan, shared_ip_rows
+from bench.startup import StartupPlan, startup_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bench.report import Row
 
+ROW_SETS = ("overhead", "budget", "shared-ip", "cache", "fanout", "startup")
+
 
 def main(argv: Sequence[str] | None = None) -> None:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
     parser.add_argument("--quick", action="store_true", help="1 repeat, smaller counts")
     parser.add_argument("--repeats", type=int, help="repeats per row (default 3, quick 1)")
-    parser.add_argument("--only", choices=("overhead", "budget"), help="one row set only")
+    parser.add_argument("--only", choices=ROW_SETS, help="one row set only")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("results.md"), help="results file"
     )
     args = parser.parse_args(argv)
-    repeats = args.repeats or (1 if args.quick else 3)
-    overhead = OverheadPlan(
-        repeats=repeats,
-        sequential_calls=500 if args.quick else 2000,
-        concurrent_calls=1000 if args.quick else 5000,
-        tasks=50,
+    quick = args.quick
+    repeats = args.repeats or (1 if quick else 3)
+    plans = _Plans(
+        overhead=OverheadPlan(
+            repeats=repeats,
+            sequential_calls=500 if quick else 2000,
+            concurrent_calls=1000 if quick else 5000,
+            tasks=50,
+        ),
+        budget=BudgetPlan(
+            repeats=repeats, calls=120 if quick else 300, tasks=50, window_s=2, limit=120
+        ),
+        # Two processes together send more than one window allows: a client without a
+        # shared limiter gets throttled.
+        shared=SharedPlan(
+            repeats=repeats, calls=45 if quick else 60, tasks=50, window_s=2, limit=120
+        ),
+        cache=CachePlan(
+            repeats=repeats, hits=500 if quick else 2000, misses=200 if quick else 500
+        ),
+        fanout=FanoutPlan(repeats=repeats, symbols=20, rounds=5, latency_ms=20),
+        startup=StartupPlan(repeats=repeats, calls=2000 if quick else 10_000, tasks=50),
     )
-    if args.only != "budget" and overhead.total_calls > MAX_CALLS:
+    if args.only in (None, "overhead") and plans.overhead.total_calls > MAX_CALLS:
         parser.error(
-            f"{overhead.total_calls:,} overhead calls would exceed the fake's RAW_REQUESTS pool;"
-            f" use fewer repeats (at most {MAX_CALLS:,} calls per run)"
+            f"{plans.overhead.total_calls:,} overhead calls would exceed the fake's RAW_REQUESTS"
+            f" pool; use fewer repeats (at most {MAX_CALLS:,} calls per run)"
         )
-    budget = BudgetPlan(
-        repeats=repeats, calls=120 if args.quick else 300, tasks=50, window_s=2, limit=120
-    )
     began = time.perf_counter()
-    rows = asyncio.run(_run(args.only, overhead, budget))
+    rows = asyncio.run(_run(args.only, plans))
     table = render(rows)
     sys.stdout.write(table + "\n")
     elapsed = time.perf_counter() - began
-    settings = (
-        f"{'quick, ' if args.quick else ''}{repeats} repeat(s); overhead: "
-        f"{overhead.sequential_calls} sequential calls, {overhead.concurrent_calls} calls over "
-        f"{overhead.tasks} tasks; budget: {budget.calls} calls of weight {WEIGHT} over "
-        f"{budget.tasks} tasks, limit {budget.limit} per {budget.window_s} s; "
-        f"took {elapsed:.0f} s"
+    settings = f"{'quick, ' if quick else ''}{repeats} repeat(s); {plans.describe(args.only)}"
+    write_results(
+        args.out, table, machine(), f"{settings}; took {elapsed:.0f} s", plans.notes(args.only)
     )
-    notes = [
-        "Min / Median / Max are over repeats; each repeat is a fresh client process.",
-        "Overhead ratio: the client's median CPU per call over the floor's, same setting.",
-        f"Budget ideal = calls * weight / limit * window = {budget.calls} * {WEIGHT} / "
-        f"{budget.limit} * {budget.window_s} s = {budget.ideal_s:.0f} s; runs start on a "
-        "window boundary, so a perfect fixed-window client can finish up to one window early.",
-        "Budget share: weight the fake counted in each window the run fully spans, over the "
-        "limit; the smallest such share per repeat.",
-    ]
-    write_results(args.out, table, machine(), settings, notes)
     _log(f"wrote {args.out} ({elapsed:.0f} s)")
 
 
-async def _run(only: str | None, overhead: OverheadPlan, budget: BudgetPlan) -> list[Row]:
+class _Plans:
+    def __init__(
+        self,
+        *,
+        overhead: OverheadPlan,
+        budget: BudgetPlan,
+        shared: SharedPlan,
+        cache: CachePlan,
+        fanout: FanoutPlan,
+        startup: StartupPlan,
+    ) -> None:
+        self.overhead, self.budget, self.shared = overhead, budget, shared
+        self.cache, self.fanout, self.startup = cache, fanout, startup
+
+    def describe(self, only: str | None) -> str:
+        o, b, s = self.overhead, self.budget, self.shared
+        c, f, u = self.cache, self.fanout, self.startup
+        parts = {
+            "overhead": f"overhead: {o.sequential_calls} sequential calls, {o.concurrent_calls} "
+            f"calls over {o.tasks} tasks",
+            "budget": f"budget: {b.calls} calls of weight {WEIGHT} over {b.tasks} tasks, "
+            f"limit {b.limit} per {b.window_s} s",
+            "shared-ip": f"shared IP: {PROCESSES} processes x {s.calls} calls over {s.tasks} "
+            f"tasks, limit {s.limit} per {s.window_s} s",
+            "cache": f"cache: {c.hits} hits, {c.misses} misses",
+            "fanout": f"fan-out: {f.symbols} symbols, {f.rounds} rounds, "
+            f"{f.latency_ms} ms latency",
+            "startup": f"start-up: {u.calls} calls over {u.tasks} tasks",
+        }
+        return "; ".join(text for name, text in parts.items() if only in (None, name))
+
+    def notes(self, only: str | None) -> list[str]:
+        b, s = self.budget, self.shared
+        notes = {
+            "overhead": [
+                "Overhead ratio: the client's median CPU per call over the floor's, same setting."
+            ],
+            "budget": [
+                f"Budget ideal = calls * weight / limit * window = {b.calls} * {WEIGHT} / "
+                f"{b.limit} * {b.window_s} s = {b.ideal_s:.0f} s; runs start on a window "
+                "boundary, so a perfect fixed-window client can finish up to one window early.",
+                "Budget share: weight the fake counted in each window the run fully spans, "
+                "over the limit; the smallest such share per repeat.",
+            ],
+            "shared-ip": [
+                f"Shared IP: {PROCESSES} processes of one client fire {s.calls} calls each, "
+                f"from one start moment; ideal = {PROCESSES} * {s.calls} * {WEIGHT} / "
+                f"{s.limit} * {s.window_s} s = {s.ideal_s:.0f} s; share as for budget, "
+                "both processes' weight together.",
+            ],
+            "cache": [
+                "Cache: a hit reads an entry stored just before its batch; a miss is the same "
+                "call with the key evicted first (lookup, fetch, store). Ratio: hit over miss.",
+            ],
+            "fanout": [
+                "Fan-out: median of the get_prices rounds against one round of the same calls "
+                "made one after another.",
+            ],
+            "startup": [
+                "Start-up: time to first answer counts from spawning the process (Python's "
+                "start-up included, alike for all); peak RSS is the process's VmHWM after the "
+                "calls.",
+            ],
+        }
+        lines = ["Min / Median / Max are over repeats; each repeat is a fresh client process."]
+        for name, texts in notes.items():
+            if only in (None, name):
+                lines += texts
+        return lines
+
+
+async def _run(only: str | None, plans: _Plans) -> list[Row]:
+    steps = (
+        ("overhead", lambda: overhead_rows(plans.overhead, _log)),
+        ("budget", lambda: budget_rows(plans.budget, _log)),
+        ("shared-ip", lambda: shared_ip_rows(plans.shared, _log)),
+        ("cache", lambda: cache_rows(plans.cache, _log)),
+        ("fanout", lambda: fanout_rows(plans.fanout, _log)),
+        ("startup", lambda: startup_rows(plans.startup, _log)),
+    )
     rows: list[Row] = []
-    if only in (None, "overhead"):
-        rows += await overhead_rows(overhead, _log)
-    if only in (None, "budget"):
-        rows += await budget_rows(budget, _log)
+    for name, step in steps:
+        if only in (None, name):
+            _log(f"row set: {name}")
+            rows += await step()
     return rows
 
 

@@ -31,14 +31,14 @@ import orjson
 from bench.clients import CLIENTS, HttpStatusError, open_client
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Sequence
+    from collections.abc import Awaitable, Callable, Coroutine, Sequence
 
-__all__ = ("WARMUP_CALLS", "main")
+__all__ = ("WARMUP_CALLS", "fire", "main")
 
 WARMUP_CALLS = 100
 
 
-async def _fire(call: Callable[[], Awaitable[Any]], calls: int, tasks: int) -> Counter[str]:
+async def fire(call: Callable[[], Awaitable[Any]], calls: int, tasks: int) -> Counter[str]:
     """``calls`` calls over ``tasks`` tasks; returns failures by kind (none counted as ok)."""
     failures: Counter[str] = Counter()
 
@@ -56,23 +56,23 @@ async def _fire(call: Callable[[], Awaitable[Any]], calls: int, tasks: int) -> C
 
 async def _overhead(args: argparse.Namespace) -> dict[str, Any]:
     async with open_client(args.client, args.url, rate_limit=False) as call:
-        warm = await _fire(call, WARMUP_CALLS, min(args.tasks, WARMUP_CALLS))
+        warm = await fire(call, WARMUP_CALLS, min(args.tasks, WARMUP_CALLS))
         if warm:
             return {"error": f"warm-up failed: {dict(warm)}"}
         cpu, wall = time.process_time(), time.perf_counter()
-        failures = await _fire(call, args.calls, args.tasks)
+        failures = await fire(call, args.calls, args.tasks)
         cpu, wall = time.process_time() - cpu, time.perf_counter() - wall
     return {"calls": args.calls, "cpu_s": cpu, "wall_s": wall, "failures": dict(failures)}
 
 
 async def _budget(args: argparse.Namespace) -> dict[str, Any]:
     async with open_client(args.client, args.url, margin=args.margin) as call:
-        warm = await _fire(call, 1, 1)
+        warm = await fire(call, 1, 1)
         if warm:
             return {"error": f"warm-up failed: {dict(warm)}"}
         start = (math.floor(time.time() / args.window_s) + 1) * args.window_s
         await asyncio.sleep(start - time.time())
-        failures = await _fire(call, args.calls, args.tasks)
+        failures = await fire(call, args.calls, args.tasks)
         end = time.time()
     ok = args.calls - sum(failures.values())
     return {"start": start, "end": end, "ok": ok, "failures": dict(failures)}
@@ -80,7 +80,7 @@ async def _budget(args: argparse.Namespace) -> dict[str, Any]:
 
 async def _shared(args: argparse.Namespace) -> dict[str, Any]:
     async with open_client(args.client, args.url, redis_url=args.redis_url) as call:
-        warm = await _fire(call, 1, 1)
+        warm = await fire(call, 1, 1)
         sys.stdout.write("ready\n" if not warm else "warm-up failed\n")
         sys.stdout.flush()
         if warm:
@@ -88,7 +88,7 @@ async def _shared(args: argparse.Namespace) -> dict[str, Any]:
         line = await asyncio.get_running_loop().run_in_executor(None, sys.stdin.readline)
         start = float(line)
         await asyncio.sleep(start - time.time())
-        failures = await _fire(call, args.calls, args.tasks)
+        failures = await fire(call, args.calls, args.tasks)
         end = time.time()
     ok = args.calls - sum(failures.values())
     return {"start": start, "end": end, "ok": ok, "failures": dict(failures)}
@@ -101,7 +101,7 @@ def _kind(error: Exception) -> str:
     return f"{type(error).__name__} {status}" if status else type(error).__name__
 
 
-_SCENARIOS: dict[str, Callable[[argparse.Namespace], Awaitable[dict[str, Any]]]] = {
+_SCENARIOS: dict[str, Callable[[argparse.Namespace], Coroutine[Any, Any, dict[str, Any]]]] = {
     "overhead": _overhead,
     "budget": _budget,
     "shared": _shared,

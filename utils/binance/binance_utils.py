@@ -16,10 +16,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol
 from urllib.parse import quote
 
 import orjson
-from cryptography.hazmat.primitives import hashes, serialization
-from cryptography.hazmat.primitives.asymmetric import padding
-from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
-from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey
 
 from utils.binance.binance_exceptions import (
     BinanceConfigError,
@@ -101,26 +97,38 @@ def make_signer(secret: str | None, private_key_pem: bytes | None = None) -> Sig
     if private_key_pem is None and secret and secret.lstrip().startswith("-----BEGIN"):
         private_key_pem = secret.encode()
     if private_key_pem is not None:
-        try:
-            key = serialization.load_pem_private_key(private_key_pem, password=None)
-        except (ValueError, TypeError) as e:
-            raise BinanceConfigError(
-                "the Binance private key is not a readable PEM key (Ed25519 or RSA)",
-                variable="BINANCE_PRIVATE_KEY_PATH",
-            ) from e
-        if isinstance(key, Ed25519PrivateKey):
-            return lambda payload: base64.b64encode(key.sign(payload)).decode()
-        if isinstance(key, RSAPrivateKey):
-            return lambda payload: base64.b64encode(
-                key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
-            ).decode()
-        raise BinanceConfigError(
-            "the Binance private key must be Ed25519 or RSA", variable="BINANCE_PRIVATE_KEY_PATH"
-        )
+        return _pem_signer(private_key_pem)
     if not secret:
         return None
     secret_bytes = secret.encode()
     return lambda payload: hmac.new(secret_bytes, payload, hashlib.sha256).hexdigest()
+
+
+def _pem_signer(private_key_pem: bytes) -> Signer:
+    # cryptography costs ~10 MiB and tens of ms to import: only PEM keys pay for it.
+    from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
+    from cryptography.hazmat.primitives.asymmetric.ed25519 import (  # noqa: PLC0415
+        Ed25519PrivateKey,
+    )
+    from cryptography.hazmat.primitives.asymmetric.rsa import RSAPrivateKey  # noqa: PLC0415
+
+    try:
+        key = serialization.load_pem_private_key(private_key_pem, password=None)
+    except (ValueError, TypeError) as e:
+        raise BinanceConfigError(
+            "the Binance private key is not a readable PEM key (Ed25519 or RSA)",
+            variable="BINANCE_PRIVATE_KEY_PATH",
+        ) from e
+    if isinstance(key, Ed25519PrivateKey):
+        return lambda payload: base64.b64encode(key.sign(payload)).decode()
+    if isinstance(key, RSAPrivateKey):
+        return lambda payload: base64.b64encode(
+            key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
+        ).decode()
+    raise BinanceConfigError(
+        "the Binance private key must be Ed25519 or RSA", variable="BINANCE_PRIVATE_KEY_PATH"
+    )
 
 
 def check_symbol(symbol: str) -> str:
