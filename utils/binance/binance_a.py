@@ -17,7 +17,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from utils.binance.binance_cache import (
     Cache,
@@ -66,6 +65,8 @@ from utils.logging_setup import get_logger, register_secret
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
     from types import TracebackType
+
+    from redis.asyncio import Redis
 
 __all__ = ("BinanceClient", "EventBus")
 
@@ -177,6 +178,8 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
     async def __aenter__(self) -> Self:
         await self._transport.open()
         if self._redis_url:
+            from redis.asyncio import BlockingConnectionPool, Redis  # noqa: PLC0415 - only with REDIS_URL
+
             pool = BlockingConnectionPool.from_url(
                 self._redis_url, max_connections=self.config.pool_size, timeout=5
             )

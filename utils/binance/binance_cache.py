@@ -25,9 +25,6 @@ from typing import TYPE_CHECKING, Any, Final, Protocol, TypeVar
 from urllib.parse import urlencode
 
 import orjson
-from redis.exceptions import ConnectionError as RedisConnectionError
-from redis.exceptions import RedisError
-from redis.exceptions import TimeoutError as RedisTimeoutError
 
 from utils.binance.binance_types import BinanceEvent
 
@@ -60,7 +57,6 @@ KLINE_OPEN_TTL_S: Final = 1.0
 _KLINE_CLOSE_TIME: Final = 6  # index of closeTime in a Binance kline row
 _MAX_QUERY_CHARS: Final = 120  # longer parameter strings are hashed into the key
 # A refused connection, a reset socket, our own deadline: Redis is unreachable.
-_OUTAGE: Final = (RedisConnectionError, RedisTimeoutError, OSError)
 
 _log = get_logger(__name__)
 
@@ -154,6 +150,17 @@ class RedisCache:
         op_timeout_s: float = 0.25,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
+        # redis is imported only by a client that uses it (~80 ms and a few MiB otherwise).
+        from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
+        from redis.exceptions import RedisError  # noqa: PLC0415
+        from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: PLC0415
+
+        self._outage: tuple[type[BaseException], ...] = (
+            RedisConnectionError,
+            RedisTimeoutError,
+            OSError,
+        )
+        self._answered_error: type[BaseException] = RedisError
         self._redis = redis
         self._prefix = f"{prefix}:cache:"
         self._emit = emit
@@ -201,11 +208,11 @@ class RedisCache:
         try:
             async with asyncio.timeout(self._op_timeout_s):
                 result = await command(*args, **kw)
-        except _OUTAGE as e:
+        except self._outage as e:
             self._stats.errors += 1
             self._went_down(e)
             return None
-        except RedisError as e:  # Redis answered, with an error: reachable, entry unusable
+        except self._answered_error as e:  # Redis answered with an error: entry unusable
             self._stats.errors += 1
             _log.warning("cache_command_failed", error=repr(e))
             result = None

@@ -24,7 +24,6 @@ from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
 from utils.binance.binance_exceptions import BinanceIPBannedError, BinanceRateLimitError
-from utils.binance.binance_ratelimit_redis import REDIS_ERRORS, RedisLedger
 from utils.binance.binance_types import (
     BinanceEvent,
     Endpoint,
@@ -38,6 +37,8 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
     from redis.asyncio import Redis
+
+    from utils.binance.binance_ratelimit_redis import RedisLedger
 
 __all__ = ("LimiterConfig", "Ticket", "WeightLimiter")
 
@@ -115,9 +116,16 @@ class WeightLimiter:
         self._config = config
         self._emit = emit
         self._clock = clock
-        self._ledger = (
-            RedisLedger(redis, prefix=f"{key_prefix}:rl", account=account) if redis else None
-        )
+        self._ledger: RedisLedger | None = None
+        self._redis_errors: tuple[type[BaseException], ...] = ()  # catches nothing
+        if redis is not None:  # imported only when Redis is used: it costs ~80 ms otherwise
+            from utils.binance.binance_ratelimit_redis import (  # noqa: PLC0415
+                REDIS_ERRORS,
+                RedisLedger,
+            )
+
+            self._ledger = RedisLedger(redis, prefix=f"{key_prefix}:rl", account=account)
+            self._redis_errors = REDIS_ERRORS
         self._windows: dict[Market, tuple[_Window, ...]] = {}
         self._named: dict[str, _Window] = {}  # endpoints' own pools, by label
         self._paused: dict[str, float] = {}
@@ -152,7 +160,7 @@ class WeightLimiter:
             try:
                 await self._ledger.add((w.spec, idx, cost) for w, idx, cost in charges)
                 local = False
-            except REDIS_ERRORS as e:
+            except self._redis_errors as e:
                 self._redis_failed(e)
         if local:
             for w, idx, cost in charges:
@@ -241,7 +249,7 @@ class WeightLimiter:
         if rows and self._ledger is not None:
             try:
                 await self._ledger.settle(rows)
-            except REDIS_ERRORS as e:
+            except self._redis_errors as e:
                 self._redis_failed(e)
 
     def _settle_rows(
@@ -281,7 +289,7 @@ class WeightLimiter:
             scopes = (scope, f"{market}:acct") if banned else (scope,)
             try:
                 await self._ledger.pause(scopes, until, seconds)
-            except REDIS_ERRORS as e:
+            except self._redis_errors as e:
                 self._redis_failed(e)
         kind = "ratelimit.418" if banned else "ratelimit.429"
         what = "IP banned by Binance" if banned else "rate limit hit (429)"
@@ -377,7 +385,7 @@ class WeightLimiter:
         assert self._ledger is not None  # noqa: S101 - only called in Redis mode
         try:
             pauses = await self._ledger.pauses(sorted({w.scope for w, _ in costs}))
-        except REDIS_ERRORS as e:
+        except self._redis_errors as e:
             self._redis_failed(e)
             return
         for scope, until in pauses.items():
@@ -452,7 +460,7 @@ class WeightLimiter:
             return
         try:
             await self._ledger.add((w.spec, idx, -cost) for w, idx, cost in charges)
-        except REDIS_ERRORS as e:
+        except self._redis_errors as e:
             self._redis_failed(e)
 
     # --- internals: the Redis ledger ------------------------------------------------------
@@ -468,7 +476,7 @@ class WeightLimiter:
         rows = [(w.spec, w.effective, cost, w.scope) for w, cost in costs]
         try:
             reply = await self._ledger.book(rows, now, self._config.guard_s)
-        except REDIS_ERRORS as e:
+        except self._redis_errors as e:
             self._redis_failed(e)
             return None
         if reply is None:
