@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 from bench.overhead import LABELS
 from bench.redis_server import REDIS_MISSING, RedisServer, redis_server
 from bench.report import Row, times
-from bench.runner import fake_process, run_module
+from bench.runner import UNTHROTTLED, fake_process, run_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -22,7 +22,6 @@ __all__ = ("CachePlan", "cache_rows")
 
 BACKENDS: Final = ("memory", "redis")
 SETTINGS: Final = {"memory": "memory cache", "redis": "Redis cache (and limiter)"}
-_UNREACHABLE_WEIGHT: Final = 10**9
 _ONE_DECIMAL_BELOW_S: Final = 1e-4  # under 100 µs, a tenth of a µs still says something
 
 
@@ -36,7 +35,7 @@ class CachePlan:
 async def cache_rows(plan: CachePlan, log: Callable[[str], None]) -> list[Row]:
     results: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
     missing: dict[str, str] = {}
-    flags = ("--window-s", "60", "--spot-weight-limit", str(_UNREACHABLE_WEIGHT))
+    flags = UNTHROTTLED
     async with fake_process(*flags) as url, redis_server() as redis:
         if redis is None:
             missing["redis"] = REDIS_MISSING

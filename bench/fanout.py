@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bench.overhead import LABELS
 from bench.report import Row, times
-from bench.runner import fake_process, run_module
+from bench.runner import UNTHROTTLED, fake_process, run_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -20,7 +20,6 @@ if TYPE_CHECKING:
 __all__ = ("FanoutPlan", "fanout_rows")
 
 CALLS_PER_SYMBOL: Final = 3
-_UNREACHABLE_WEIGHT: Final = 10**9
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)
@@ -32,11 +31,7 @@ class FanoutPlan:
 
 
 async def fanout_rows(plan: FanoutPlan, log: Callable[[str], None]) -> list[Row]:
-    flags = (
-        *("--window-s", "60", "--latency-ms", str(plan.latency_ms)),
-        *("--spot-weight-limit", str(_UNREACHABLE_WEIGHT)),
-        *("--futures-weight-limit", str(_UNREACHABLE_WEIGHT)),
-    )
+    flags = (*UNTHROTTLED, "--latency-ms", str(plan.latency_ms))
     args = ("--symbols", str(plan.symbols), "--rounds", str(plan.rounds))
     results: list[dict[str, Any]] = []
     async with fake_process(*flags) as url:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bench.report import Row, times, verdict
 from bench.run_client import WARMUP_CALLS
-from bench.runner import fake_process, run_client
+from bench.runner import UNTHROTTLED, fake_process, run_client
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -24,7 +24,6 @@ LABELS: Final = {
     "ccxt": "ccxt.async_support.binance",
 }
 TARGET: Final = 1.15  # ours, CPU per call at the concurrent setting, against the floor's
-_UNREACHABLE_WEIGHT: Final = 10**9
 # The fake keeps Binance's RAW_REQUESTS pool (300,000 per 5 min); stay well inside it.
 MAX_CALLS: Final = 250_000
 
@@ -52,7 +51,7 @@ async def overhead_rows(plan: OverheadPlan, log: Callable[[str], None]) -> list[
         (c, s): [] for c in CLIENTS for s, _, _ in settings
     }
     missing: dict[str, str] = {}
-    flags = ("--window-s", "60", "--spot-weight-limit", str(_UNREACHABLE_WEIGHT))
+    flags = UNTHROTTLED
     async with fake_process(*flags) as url:
         for repeat in range(plan.repeats):
             for client in CLIENTS:  # interleaved, so that drift in the machine hits all alike
@@ -82,28 +81,43 @@ async def overhead_rows(plan: OverheadPlan, log: Callable[[str], None]) -> list[
 def _cpu_row(
     setting: str, client: str, results: Sequence[dict[str, Any]], missing: dict[str, str]
 ) -> Row:
-    row = Row(
-        section="overhead",
-        client=LABELS[client],
-        setting=setting,
+    return _metric_row(
+        setting,
+        client,
+        results,
+        missing,
         measure="CPU per call",
         fmt=lambda s: f"{s * 1e6:.0f} µs",
+        value=lambda r: r["cpu_s"] / r["calls"],
     )
-    _fill(row, results, missing.get(client), lambda r: r["cpu_s"] / r["calls"])
-    return row
 
 
 def _rate_row(
     setting: str, client: str, results: Sequence[dict[str, Any]], missing: dict[str, str]
 ) -> Row:
-    row = Row(
-        section="overhead",
-        client=LABELS[client],
-        setting=setting,
+    return _metric_row(
+        setting,
+        client,
+        results,
+        missing,
         measure="requests/s",
         fmt=lambda v: f"{v:,.0f}",
+        value=lambda r: r["calls"] / r["wall_s"],
     )
-    _fill(row, results, missing.get(client), lambda r: r["calls"] / r["wall_s"])
+
+
+def _metric_row(
+    setting: str,
+    client: str,
+    results: Sequence[dict[str, Any]],
+    missing: dict[str, str],
+    *,
+    measure: str,
+    fmt: Callable[[float], str],
+    value: Callable[[dict[str, Any]], float],
+) -> Row:
+    row = Row(section="overhead", client=LABELS[client], setting=setting, measure=measure, fmt=fmt)
+    _fill(row, results, missing.get(client), value)
     return row
 
 

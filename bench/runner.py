@@ -18,6 +18,7 @@ if TYPE_CHECKING:
 __all__ = (
     "CHILD_TIMEOUT_S",
     "ROOT",
+    "UNTHROTTLED",
     "answer",
     "child_env",
     "fake_process",
@@ -31,6 +32,14 @@ CHILD_TIMEOUT_S: Final = 180.0
 _FAKE_START_S: Final = 20.0
 # Settings the bench chooses itself; a developer's .env or shell must not change them.
 _SCRUBBED: Final = ("BINANCE_", "REDIS_", "LOG_")
+
+
+#: Fake flags for rows that measure clients, not the limiter: no weight limit is ever reached.
+UNTHROTTLED: Final = (
+    *("--window-s", "60"),
+    *("--spot-weight-limit", str(10**9)),
+    *("--futures-weight-limit", str(10**9)),
+)
 
 
 def child_env() -> dict[str, str]:

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bench.overhead import CLIENTS, LABELS
 from bench.report import Row, times, verdict
-from bench.runner import fake_process, run_module
+from bench.runner import UNTHROTTLED, fake_process, run_module
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
@@ -21,7 +21,6 @@ if TYPE_CHECKING:
 __all__ = ("StartupPlan", "startup_rows")
 
 PEER: Final = "python-binance"  # ours must be at or below it
-_UNREACHABLE_WEIGHT: Final = 10**9
 _MIB: Final = 1024 * 1024
 
 
@@ -35,7 +34,7 @@ class StartupPlan:
 async def startup_rows(plan: StartupPlan, log: Callable[[str], None]) -> list[Row]:
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
     missing: dict[str, str] = {}
-    flags = ("--window-s", "60", "--spot-weight-limit", str(_UNREACHABLE_WEIGHT))
+    flags = UNTHROTTLED
     args = ("--calls", str(plan.calls), "--tasks", str(plan.tasks))
     async with fake_process(*flags) as url:
         for repeat in range(plan.repeats):
