@@ -13,7 +13,13 @@ BINANCE = "utils.binance"
 
 # module -> utils.binance modules it must not import (STYLE.md §3)
 MECHANISMS = {"binance_ratelimit", "binance_circuit_breaker", "binance_cache", "binance_metrics"}
-TRANSPORTS = {"binance_request", "binance_websocket"}
+TRANSPORTS = {
+    "binance_request",
+    "binance_websocket",
+    "binance_ws_connection",
+    "binance_ws_dispatch",
+    "binance_ws_user",
+}
 HELPERS = {"binance_public", "binance_private"}
 FORBIDDEN: dict[str, set[str]] = {
     "binance_constants": MECHANISMS | TRANSPORTS | HELPERS | {"binance_a", "binance_utils"},

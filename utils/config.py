@@ -139,11 +139,23 @@ class BinanceConfig(_EnvModel):
     futures_base_url: str = "https://fapi.binance.com"
     ws_url: str = "wss://stream.binance.com:9443"
     futures_ws_url: str = "wss://fstream.binance.com"
+    # Spot WS-API (user data via userDataStream.subscribe.signature).
+    ws_api_url: str = "wss://ws-api.binance.com:443/ws-api/v3"
     request_timeout: float = Field(default=10.0, gt=0)
     recv_window_ms: int = Field(default=5000, ge=1, le=60000)
     max_websocket_connections: int = Field(
         default=5, ge=1, validation_alias="MAX_WEBSOCKET_CONNECTIONS"
     )
+    # Stream liveness: reconnect after this long without a frame while subscribed.
+    ws_stall_s: float = Field(default=60.0, gt=0)
+    # Move streams to a fresh connection before Binance's 24 h cut.
+    ws_rotate_s: float = Field(default=82_800.0, gt=0)
+    ws_backoff_base_s: float = Field(default=0.5, gt=0)
+    ws_backoff_max_s: float = Field(default=60.0, gt=0)
+    # Messages a stream subscriber may have unread before the overflow policy applies.
+    ws_queue_size: int = Field(default=1000, ge=1)
+    # Futures user data: seconds between listenKey keepalives (Binance expires keys at 60 min).
+    ws_listen_key_keepalive_s: float = Field(default=1800.0, gt=0)
     pool_size: int = Field(default=100, ge=1)
     time_sync_interval_s: float = Field(default=300.0, gt=0)
     rate_limit_margin: float = Field(default=0.05, ge=0, le=0.5)
@@ -174,7 +186,7 @@ class BinanceConfig(_EnvModel):
             self.secret_key is not None or self.private_key_path is not None
         )
 
-    @field_validator("base_url", "futures_base_url", "ws_url", "futures_ws_url")
+    @field_validator("base_url", "futures_base_url", "ws_url", "futures_ws_url", "ws_api_url")
     @classmethod
     def _check_url(cls, value: str) -> str:
         return _url(value)

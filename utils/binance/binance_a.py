@@ -38,11 +38,11 @@ from utils.binance.binance_exceptions import (
 from utils.binance.binance_metrics import RequestMetrics, render_prometheus
 from utils.binance.binance_pipeline import RequestPipeline
 from utils.binance.binance_private import PrivateEndpoints
-from utils.binance.binance_public import PublicEndpoints
 from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
 from utils.binance.binance_request import (
     Transport,
 )
+from utils.binance.binance_streams import StreamMethods, ws_settings
 from utils.binance.binance_types import (
     AssetValue,
     BinanceEvent,
@@ -59,6 +59,7 @@ from utils.binance.binance_utils import (
     make_signer,
     new_client_order_id,
 )
+from utils.binance.binance_websocket import WebSocketManager
 from utils.config import BinanceConfig, RedisConfig
 from utils.logging_setup import get_logger, register_secret
 
@@ -67,6 +68,8 @@ if TYPE_CHECKING:
     from types import TracebackType
 
     from redis.asyncio import Redis
+
+    from utils.binance.binance_ws_user import FuturesUserStream, SpotUserStream
 
 __all__ = ("BinanceClient", "EventBus")
 
@@ -122,7 +125,7 @@ class EventBus:
         await asyncio.gather(*self._tasks, return_exceptions=True)
 
 
-class BinanceClient(PublicEndpoints, PrivateEndpoints):
+class BinanceClient(StreamMethods, PrivateEndpoints):
     """Async Binance client (spot and USDⓈ-M futures). Use it as an async context manager."""
 
     def __init__(
@@ -143,10 +146,11 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
                 register_secret(value)
         self.events = EventBus()
         self.metrics = RequestMetrics()
+        self._api_key, self._signer = api_key, make_signer(secret, pem)
         self._transport = Transport(
             base_urls={Market.SPOT: config.base_url, Market.FUTURES: config.futures_base_url},
             api_key=api_key,
-            signer=make_signer(secret, pem),
+            signer=self._signer,
             timeout_s=config.request_timeout,
             pool_size=config.pool_size,
             recv_window_ms=config.recv_window_ms,
@@ -165,6 +169,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         self._flights = SingleFlight()
         self._cache_on = config.cache_enabled
         self._symbol_rules = {}
+        self._ws = WebSocketManager(
+            ws_settings(config), emit=self.events.publish, snapshot=self._stream_snapshot
+        )
+        self._user_streams: list[FuturesUserStream | SpotUserStream] = []
         self._pipeline = RequestPipeline(
             config,
             transport=self._transport,
@@ -202,7 +210,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close the session and Redis connection; pending subscriber tasks are cancelled."""
+        """Close streams, the session and Redis; pending subscriber tasks are cancelled."""
+        await self._ws.aclose()
+        streams, self._user_streams = self._user_streams, []
+        await asyncio.gather(*(s.aclose() for s in streams))
         self._pipeline.limiter.close()
         await self.events.aclose()
         await self._transport.close()
@@ -267,13 +278,16 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints):
     def get_metrics(self) -> dict[str, Any]:
         """A plain dict: ``http`` (``RequestMetrics.snapshot()``: totals, retries, per endpoint
         requests / cache hits and misses / errors by code / p50-p95-p99 ms), ``pools`` (per
-        rate-limit window: ``pool``, ``used``, ``limit``), ``breakers`` (market -> state) and
-        ``cache`` (``hits``, ``misses``, ``errors``)."""
+        rate-limit window: ``pool``, ``used``, ``limit``), ``breakers`` (market -> state),
+        ``cache`` (``hits``, ``misses``, ``errors``) and ``ws`` (``WebSocketManager.snapshot``:
+        connections, streams, reconnects, reconnect attempts, stalls, rotations, conflated,
+        overflows, callback errors…)."""
         return {
             "http": self.metrics.snapshot(),
             "pools": self._pipeline.limiter.usage(),
             "breakers": {str(m): str(b.state) for m, b in self._breakers.items()},
             "cache": self._cache.stats(),
+            "ws": self._ws.snapshot(),
         }
 
     def metrics_text(self) -> str:

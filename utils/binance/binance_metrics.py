@@ -128,6 +128,11 @@ def render_prometheus(metrics: dict[str, Any]) -> str:
             f'binance_breaker_open{{market="{market}",state="{state}"}} '
             f"{0 if state == 'closed' else 1}"
         )
+    for key, value in metrics.get("ws", {}).items():
+        gauge = key in ("connections", "streams")
+        name = f"binance_ws_{key}" if gauge else f"binance_ws_{key}_total"
+        family(name, "gauge" if gauge else "counter", f"WebSocket streams: {key}.")
+        lines.append(f"{name} {value}")
     return "\n".join(lines) + "\n"
 
 

@@ -310,7 +310,9 @@ class Endpoint:
 class BinanceEvent:
     """Something an operator wants to know: ``kind`` is a dotted name such as
     ``ratelimit.threshold``, ``ratelimit.429``, ``ratelimit.418``, ``ratelimit.resumed``,
-    ``breaker.open``, ``breaker.half_open``, ``breaker.closed``, ``time.resync``;
+    ``breaker.open``, ``breaker.half_open``, ``breaker.closed``, ``time.resync``, and for
+    streams ``ws.reconnect``, ``ws.stall``, ``ws.rotate``, ``ws.server_shutdown``,
+    ``ws.overflow``, ``ws.error``, ``ws.listen_key_expired``;
     ``data`` carries the numbers."""
 
     kind: str

@@ -1,0 +1,196 @@
+"""Streams through the client: market streams (``ws_subscribe`` and its shortcuts), the
+futures user data stream, and the REST snapshots a price stream's subscribers get after a
+reconnect. ``BinanceClient`` mixes this in; the sockets live in ``binance_websocket``.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from utils.binance.binance_constants import ENDPOINTS
+from utils.binance.binance_exceptions import BinanceCredentialsError
+from utils.binance.binance_public import PublicEndpoints
+from utils.binance.binance_types import BinanceEvent, Market
+from utils.binance.binance_websocket import WSSettings
+from utils.binance.binance_ws_dispatch import Subscriber
+from utils.binance.binance_ws_user import FuturesUserStream, SpotUserStream
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Iterable
+
+    from utils.binance.binance_utils import Signer
+    from utils.binance.binance_websocket import StreamSubscription, WebSocketManager
+    from utils.config import BinanceConfig
+
+__all__ = ("StreamMethods", "ws_settings")
+
+# REST field -> stream field, for snapshots delivered after a reconnect (BINANCE.md §8).
+_TICKER_FIELDS = {"p": "priceChange", "P": "priceChangePercent", "w": "weightedAvgPrice"}
+_TICKER_FIELDS |= {"c": "lastPrice", "o": "openPrice", "h": "highPrice", "l": "lowPrice"}
+_TICKER_FIELDS |= {"v": "volume", "q": "quoteVolume", "E": "closeTime"}
+_SNAPSHOT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
+    "ticker": ("24hrTicker", _TICKER_FIELDS),
+    "miniTicker": ("24hrMiniTicker", _TICKER_FIELDS),
+    "markPrice": (
+        "markPriceUpdate",
+        {"p": "markPrice", "i": "indexPrice", "P": "estimatedSettlePrice"}
+        | {"r": "lastFundingRate", "T": "nextFundingTime", "E": "time"},
+    ),
+}
+
+
+def ws_settings(config: BinanceConfig) -> WSSettings:
+    """The stream manager's settings, from the client's."""
+    return WSSettings(
+        spot_url=config.ws_url,
+        futures_url=config.futures_ws_url,
+        max_connections=config.max_websocket_connections,
+        stall_s=config.ws_stall_s,
+        rotate_s=config.ws_rotate_s,
+        backoff_base_s=config.ws_backoff_base_s,
+        backoff_max_s=config.ws_backoff_max_s,
+        queue_size=config.ws_queue_size,
+    )
+
+
+class StreamMethods(PublicEndpoints):
+    """WebSocket streams of the client; the facade provides the manager and settings."""
+
+    config: BinanceConfig
+    _ws: WebSocketManager
+    _user_streams: list[FuturesUserStream | SpotUserStream]
+
+    _api_key: str | None
+    _signer: Signer | None
+
+    def _now_ms(self) -> int:
+        raise NotImplementedError
+
+    def _user_stream_params(self) -> dict[str, Any]:
+        """``{apiKey, timestamp, signature}`` for the spot WS-API's user data subscription."""
+        if self._api_key is None or self._signer is None:
+            raise BinanceCredentialsError(
+                "the spot user data stream needs an API key and secret; set BINANCE_API_KEY "
+                "and BINANCE_API_SECRET"
+            )
+        params = {"apiKey": self._api_key, "timestamp": self._now_ms()}
+        payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
+        return {**params, "signature": self._signer(payload.encode())}
+
+    async def call(self, operation: str, **params: Any) -> Any:
+        raise NotImplementedError
+
+    async def ws_subscribe(
+        self,
+        streams: Iterable[str],
+        callback: Callable[[str, Any], Any],
+        *,
+        market: Market | str = Market.SPOT,
+    ) -> StreamSubscription:
+        """``callback(stream, data)`` (sync or async) for every message of ``streams``, kept
+        alive across reconnects; ``await sub.unsubscribe()`` ends it.
+
+        ``sub = await client.ws_subscribe(["btcusdt@kline_1m", "ethusdt@aggTrade"], on_msg)``
+        """
+        return await self._ws.subscribe(streams, callback, market=Market(market))
+
+    async def ws_ticker(
+        self, symbol: str, callback: Callable[[Any], Any], *, market: Market | str = Market.SPOT
+    ) -> StreamSubscription:
+        """``callback(data)`` with each 24hrTicker of ``symbol`` (``data["c"]``: last price)."""
+        return await self._ws.subscribe(
+            [f"{symbol.lower()}@ticker"], callback, market=Market(market), with_stream=False
+        )
+
+    async def ws_all_mini_tickers(
+        self, callback: Callable[[Any], Any], *, market: Market | str = Market.SPOT
+    ) -> StreamSubscription:
+        """``callback(rows)`` with every ``!miniTicker@arr`` update (changed symbols only)."""
+        return await self._ws.subscribe(
+            ["!miniTicker@arr"], callback, market=Market(market), with_stream=False
+        )
+
+    async def ws_all_mark_prices(
+        self, callback: Callable[[Any], Any], *, market: Market | str = Market.FUTURES
+    ) -> StreamSubscription:
+        """``callback(rows)`` with every ``!markPrice@arr`` update (futures, ``/market``)."""
+        return await self._ws.subscribe(
+            ["!markPrice@arr"], callback, market=Market(market), with_stream=False
+        )
+
+    async def ws_futures_user_data(self, callback: Callable[[Any], Any]) -> FuturesUserStream:
+        """``callback(event)`` with every futures account event (``ORDER_TRADE_UPDATE``,
+        ``ACCOUNT_UPDATE``…) over a listenKey kept alive and renewed; ``await s.aclose()``."""
+        endpoint = ENDPOINTS["POST /fapi/v1/listenKey"]
+        self.check_credentials(endpoint)
+
+        async def new_key() -> str:
+            reply = await self.call_endpoint(endpoint)
+            return str(reply["listenKey"])
+
+        async def keep_alive(key: str) -> Any:
+            return await self.call("PUT /fapi/v1/listenKey", listenKey=key)
+
+        stream = FuturesUserStream(
+            self.config.futures_ws_url,
+            new_key=new_key,
+            keep_alive=keep_alive,
+            subscriber=Subscriber(
+                callback,
+                queue_size=self.config.ws_queue_size,
+                stats=self._ws.stats,
+                on_overflow=lambda _stream: self._ws.emit(
+                    BinanceEvent("ws.overflow", Market.FUTURES, "user data callback too slow")
+                ),
+            ),
+            emit=self._ws.emit,
+            keepalive_s=self.config.ws_listen_key_keepalive_s,
+            backoff_base_s=self.config.ws_backoff_base_s,
+            backoff_max_s=self.config.ws_backoff_max_s,
+        )
+        self._user_streams.append(stream)
+        stream.start()
+        return stream
+
+    async def ws_spot_user_data(self, callback: Callable[[Any], Any]) -> SpotUserStream:
+        """``callback(event)`` with every spot account event (``executionReport``,
+        ``outboundAccountPosition``…) over the WS-API's signed subscription; ``aclose()``."""
+        self._user_stream_params()  # fails now, not in the background, without keys
+        stream = SpotUserStream(
+            self.config.ws_api_url,
+            signed_params=self._user_stream_params,
+            subscriber=Subscriber(
+                callback,
+                queue_size=self.config.ws_queue_size,
+                stats=self._ws.stats,
+                on_overflow=lambda _stream: self._ws.emit(
+                    BinanceEvent("ws.overflow", Market.SPOT, "user data callback too slow")
+                ),
+            ),
+            emit=self._ws.emit,
+            backoff_base_s=self.config.ws_backoff_base_s,
+            backoff_max_s=self.config.ws_backoff_max_s,
+        )
+        self._user_streams.append(stream)
+        stream.start()
+        return stream
+
+    def _stream_snapshot(self, market: Market, stream: str) -> Awaitable[Any] | None:
+        """After a reconnect: the REST state of a ticker or mark-price stream, in the
+        stream's own shape (``source: "rest"``), so its subscribers miss nothing."""
+        symbol, _, kind = stream.partition("@")
+        if stream.startswith("!") or kind not in _SNAPSHOT_FIELDS:
+            return None
+        if kind == "markPrice" and market is not Market.FUTURES:
+            return None
+        return self._snapshot_of(market, symbol.upper(), kind)
+
+    async def _snapshot_of(self, market: Market, symbol: str, kind: str) -> dict[str, Any]:
+        if kind == "markPrice":
+            row = await self.get_mark_price(symbol)
+        else:
+            row = await self.get_ticker_24h(symbol, market)
+        event, fields = _SNAPSHOT_FIELDS[kind]
+        out: dict[str, Any] = {"e": event, "s": symbol, "source": "rest"}
+        out.update({short: row[long] for short, long in fields.items() if long in row})
+        return out
