@@ -154,6 +154,8 @@ class BinanceConfig(_EnvModel):
     ws_backoff_max_s: float = Field(default=60.0, gt=0)
     # Messages a stream subscriber may have unread before the overflow policy applies.
     ws_queue_size: int = Field(default=1000, ge=1)
+    ws_connect_limit: int = Field(default=300, ge=1)
+    ws_connect_window_s: float = Field(default=300.0, gt=0)
     # Futures user data: seconds between listenKey keepalives (Binance expires keys at 60 min).
     ws_listen_key_keepalive_s: float = Field(default=1800.0, gt=0)
     pool_size: int = Field(default=100, ge=1)

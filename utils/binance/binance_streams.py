@@ -50,6 +50,8 @@ def ws_settings(config: BinanceConfig) -> WSSettings:
         backoff_base_s=config.ws_backoff_base_s,
         backoff_max_s=config.ws_backoff_max_s,
         queue_size=config.ws_queue_size,
+        connect_limit=config.ws_connect_limit,
+        connect_window_s=config.ws_connect_window_s,
     )
 
 

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from utils.binance.binance_exceptions import BinanceWebSocketError
 from utils.binance.binance_types import BinanceEvent, Market
-from utils.binance.binance_ws_connection import StreamConnection
+from utils.binance.binance_ws_connection import ConnectGate, StreamConnection
 from utils.binance.binance_ws_dispatch import DispatchStats, Subscriber
 from utils.logging_setup import get_logger
 
@@ -45,6 +45,8 @@ class WSSettings:
     backoff_max_s: float = 60.0
     queue_size: int = 1000
     open_timeout_s: float = 10.0
+    connect_limit: int = 300  # connection attempts per IP ...
+    connect_window_s: float = 300.0  # ... per this many seconds (BINANCE.md §8)
 
 
 def futures_route(stream: str) -> str:
@@ -84,6 +86,7 @@ class WebSocketManager:
         self.settings, self.emit, self._snapshot = settings, emit, snapshot
         self.stats = DispatchStats()
         self.counters: Counter[str] = Counter()
+        self.connect_gate = ConnectGate(settings.connect_limit, settings.connect_window_s)
         self._conns: list[StreamConnection] = []
         self._subs: dict[tuple[Market, str], list[Subscriber]] = {}
         self._held: dict[tuple[Market, str], list[Any]] = {}  # live messages awaiting a snapshot

@@ -26,11 +26,11 @@ from utils.binance.binance_types import Market
 from utils.logging_setup import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable
+    from collections.abc import Callable, Iterable
 
     from utils.binance.binance_websocket import WebSocketManager
 
-__all__ = ("StreamConnection",)
+__all__ = ("ConnectGate", "StreamConnection")
 
 _log = get_logger(__name__)
 _BATCH = 200  # streams per SUBSCRIBE: Binance documents no maximum [unverified]
@@ -85,6 +85,27 @@ class _Socket:
                 inbox.put_nowait((self, raw if isinstance(raw, bytes) else raw.encode()))
         except (WebSocketException, OSError):
             inbox.put_nowait((self, None))
+
+
+class ConnectGate:
+    """At most ``limit`` connection attempts per ``window_s`` for everything behind one IP
+    (Binance: 300 per 5 minutes); a further attempt waits for the oldest to age out."""
+
+    def __init__(
+        self, limit: int, window_s: float, *, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self._limit, self._window_s, self._clock = limit, window_s, clock
+        self._attempts: deque[float] = deque()
+
+    async def admit(self) -> None:
+        while True:
+            now = self._clock()
+            while self._attempts and now - self._attempts[0] >= self._window_s:
+                self._attempts.popleft()
+            if len(self._attempts) < self._limit:
+                self._attempts.append(now)
+                return
+            await asyncio.sleep(self._attempts[0] + self._window_s - now)  # computed deadline
 
 
 class StreamConnection:
@@ -165,6 +186,7 @@ class StreamConnection:
             await self._backoff(attempt)
 
     async def _open(self) -> _Socket:
+        await self.manager.connect_gate.admit()
         ws = await connect(
             self.url,
             ping_interval=None,  # Binance pings us; our own pings would count against 5 msg/s

@@ -500,3 +500,21 @@ async def test_spot_user_data_survives_a_terminated_subscription_and_a_drop() ->
                 "outboundAccountPosition",
             ]
         assert sws.open_connections == []
+
+
+async def test_reconnects_respect_the_per_ip_connection_attempt_limit() -> None:
+    async with FakeBinanceWS(Market.SPOT, max_connects_per_window=3, connect_window_s=1.0) as spot:
+        cfg = config(spot, ws_connect_limit=3, ws_connect_window_s=1.0)
+        async with open_client(cfg) as client:
+            inbox = Inbox()
+            await client.ws_subscribe(["btcusdt@aggTrade"], inbox)
+            for n in range(2, 6):  # four drops: five connections within about a second
+                await spot.wait_until(lambda: len(spot.open_connections) == 1)
+                spot.drop()
+                conn = await spot.wait_for_connections(n)
+                await spot.wait_until(lambda c=conn: "btcusdt@aggTrade" in c.streams)
+            await spot.push("btcusdt@aggTrade", agg_trade("BTCUSDT", 1))
+            await inbox.wait_count(1)
+    assert [r for r in spot.refused if r.reason == "connect_limit"] == []
+    opened = sorted(c.opened_at for c in spot.connections)
+    assert opened[3] - opened[0] >= 1.0  # the fourth attempt waited for the window
