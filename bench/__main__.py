@@ -17,13 +17,14 @@ from bench.overhead import MAX_CALLS, OverheadPlan, overhead_rows
 from bench.report import machine, render, write_results
 from bench.shared_ip import PROCESSES, SharedPlan, shared_ip_rows
 from bench.startup import StartupPlan, startup_rows
+from bench.ws_dispatch import WSPlan, ws_rows
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from bench.report import Row
 
-ROW_SETS = ("overhead", "budget", "shared-ip", "cache", "fanout", "startup")
+ROW_SETS = ("overhead", "budget", "shared-ip", "cache", "fanout", "startup", "ws")
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -57,6 +58,7 @@ def main(argv: Sequence[str] | None = None) -> None:
         ),
         fanout=FanoutPlan(repeats=repeats, symbols=20, rounds=5, latency_ms=20),
         startup=StartupPlan(repeats=repeats, calls=2000 if quick else 10_000, tasks=50),
+        ws=WSPlan(repeats=repeats, frames=100 if quick else 300, symbols=2000),
     )
     if args.only in (None, "overhead") and plans.overhead.total_calls > MAX_CALLS:
         parser.error(
@@ -85,9 +87,10 @@ class _Plans:
         cache: CachePlan,
         fanout: FanoutPlan,
         startup: StartupPlan,
+        ws: WSPlan,
     ) -> None:
         self.overhead, self.budget, self.shared = overhead, budget, shared
-        self.cache, self.fanout, self.startup = cache, fanout, startup
+        self.cache, self.fanout, self.startup, self.ws = cache, fanout, startup, ws
 
     def describe(self, only: str | None) -> str:
         o, b, s = self.overhead, self.budget, self.shared
@@ -103,6 +106,7 @@ class _Plans:
             "fanout": f"fan-out: {f.symbols} symbols, {f.rounds} rounds, "
             f"{f.latency_ms} ms latency",
             "startup": f"start-up: {u.calls} calls over {u.tasks} tasks",
+            "ws": f"stream dispatch: {self.ws.frames} frames of {self.ws.symbols} symbols",
         }
         return "; ".join(text for name, text in parts.items() if only in (None, name))
 
@@ -133,6 +137,10 @@ class _Plans:
                 "Fan-out: median of the get_prices rounds against one round of the same calls "
                 "made one after another.",
             ],
+            "ws": [
+                "Stream dispatch: CPU of the consumer process per !miniTicker@arr frame "
+                "(decode and hand to a no-op callback); ratio ours over plain websockets + json.",
+            ],
             "startup": [
                 "Start-up: time to first answer counts from spawning the process (Python's "
                 "start-up included, alike for all); peak RSS is the process's VmHWM after the "
@@ -154,6 +162,7 @@ async def _run(only: str | None, plans: _Plans) -> list[Row]:
         ("cache", lambda: cache_rows(plans.cache, _log)),
         ("fanout", lambda: fanout_rows(plans.fanout, _log)),
         ("startup", lambda: startup_rows(plans.startup, _log)),
+        ("ws", lambda: ws_rows(plans.ws, _log)),
     )
     rows: list[Row] = []
     for name, step in steps:
