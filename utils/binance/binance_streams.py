@@ -36,6 +36,16 @@ _SNAPSHOT_FIELDS: dict[str, tuple[str, dict[str, str]]] = {
         {"p": "markPrice", "i": "indexPrice", "P": "estimatedSettlePrice"}
         | {"r": "lastFundingRate", "T": "nextFundingTime", "E": "time"},
     ),
+    "bookTicker": ("", {"b": "bidPrice", "B": "bidQty", "a": "askPrice", "A": "askQty"}),
+}
+# The all-market price streams and the kind of their elements.
+_ARRAYS = {"!miniTicker@arr": "miniTicker", "!ticker@arr": "ticker", "!markPrice@arr": "markPrice"}
+# REST source of a snapshot: (spot operation, futures operation).
+_SOURCES = {
+    "ticker": ("GET /api/v3/ticker/24hr", "GET /fapi/v1/ticker/24hr"),
+    "miniTicker": ("GET /api/v3/ticker/24hr", "GET /fapi/v1/ticker/24hr"),
+    "markPrice": ("", "GET /fapi/v1/premiumIndex"),
+    "bookTicker": ("GET /api/v3/ticker/bookTicker", "GET /fapi/v1/ticker/bookTicker"),
 }
 
 
@@ -178,21 +188,32 @@ class StreamMethods(PublicEndpoints):
         return stream
 
     def _stream_snapshot(self, market: Market, stream: str) -> Awaitable[Any] | None:
-        """After a reconnect: the REST state of a ticker or mark-price stream, in the
-        stream's own shape (``source: "rest"``), so its subscribers miss nothing."""
-        symbol, _, kind = stream.partition("@")
-        if stream.startswith("!") or kind not in _SNAPSHOT_FIELDS:
+        """After a reconnect: the REST state of a price stream (ticker, mini ticker, mark
+        price, book ticker, or their all-market arrays) in the stream's own shape, marked
+        ``source: "rest"``, so its subscribers miss nothing."""
+        name = stream.removesuffix("@1s")
+        array_kind = _ARRAYS.get(name)
+        symbol, _, kind = name.partition("@")
+        kind = array_kind or kind
+        if kind not in _SOURCES:
             return None
-        if kind == "markPrice" and market is not Market.FUTURES:
+        operation = _SOURCES[kind][market is Market.FUTURES]
+        if not operation:  # spot has no mark price
             return None
-        return self._snapshot_of(market, symbol.upper(), kind)
+        if array_kind is not None:
+            return self._array_snapshot(operation, kind)
+        return self._snapshot_of(operation, symbol.upper(), kind)
 
-    async def _snapshot_of(self, market: Market, symbol: str, kind: str) -> dict[str, Any]:
-        if kind == "markPrice":
-            row = await self.get_mark_price(symbol)
-        else:
-            row = await self.get_ticker_24h(symbol, market)
-        event, fields = _SNAPSHOT_FIELDS[kind]
-        out: dict[str, Any] = {"e": event, "s": symbol, "source": "rest"}
-        out.update({short: row[long] for short, long in fields.items() if long in row})
-        return out
+    async def _snapshot_of(self, operation: str, symbol: str, kind: str) -> dict[str, Any]:
+        return _stream_shape(kind, await self.call(operation, symbol=symbol))
+
+    async def _array_snapshot(self, operation: str, kind: str) -> list[dict[str, Any]]:
+        return [_stream_shape(kind, row) for row in await self.call(operation)]
+
+
+def _stream_shape(kind: str, row: dict[str, Any]) -> dict[str, Any]:
+    event, fields = _SNAPSHOT_FIELDS[kind]
+    out: dict[str, Any] = {"e": event} if event else {}
+    out |= {"s": row["symbol"], "source": "rest"}
+    out.update({short: row[long] for short, long in fields.items() if long in row})
+    return out

@@ -518,3 +518,31 @@ async def test_reconnects_respect_the_per_ip_connection_attempt_limit() -> None:
     assert [r for r in spot.refused if r.reason == "connect_limit"] == []
     opened = sorted(c.opened_at for c in spot.connections)
     assert opened[3] - opened[0] >= 1.0  # the fourth attempt waited for the window
+
+
+async def test_book_ticker_and_all_market_subscribers_get_snapshots_after_a_reconnect(
+    fake_binance: FakeBinance, spot: FakeBinanceWS
+) -> None:
+    fake_binance.set_price("ETHUSDT", "2500")
+    rest = {"base_url": fake_binance.url, "futures_base_url": fake_binance.url}
+    async with open_client(config(spot, **rest)) as client:
+        books, everything = Inbox(), Inbox()
+        await client.ws_subscribe(["ethusdt@bookTicker"], books)
+        await client.ws_all_mini_tickers(everything)
+        first = await spot.wait_for_subscribed("!miniTicker@arr")
+        await spot.wait_until(lambda: "ethusdt@bookTicker" in first.streams)
+        spot.drop()
+        second = await spot.wait_for_connections(2)
+        await spot.wait_until(
+            lambda: {"ethusdt@bookTicker", "!miniTicker@arr"} <= set(second.streams)
+        )
+        [(_, book)] = await books.wait_count(1)
+        [array] = await everything.wait_count(1)
+    assert book["source"] == "rest"
+    assert book["s"] == "ETHUSDT"
+    assert Decimal(book["b"]) > 0
+    assert Decimal(book["a"]) >= Decimal(book["b"])
+    by_symbol = {row["s"]: row for row in array}
+    assert by_symbol["ETHUSDT"]["e"] == "24hrMiniTicker"
+    assert by_symbol["ETHUSDT"]["source"] == "rest"
+    assert Decimal(by_symbol["ETHUSDT"]["c"]) == Decimal("2500")
