@@ -32,7 +32,34 @@ _log = get_logger(__name__)
 _STREAM = "userData"
 
 
-class FuturesUserStream:
+class _UserStream:
+    """What both user streams share: a supervised task, its subscriber, backoff, counters."""
+
+    def __init__(
+        self,
+        subscriber: Subscriber,
+        emit: Callable[[BinanceEvent], None],
+        backoff: tuple[float, float],
+    ) -> None:
+        self.subscriber, self._emit = subscriber, emit
+        self._backoff = backoff
+        self.reconnects = 0
+        self._task: asyncio.Task[None] | None = None
+
+    def start(self) -> None:
+        self._task = asyncio.get_running_loop().create_task(self._run())
+
+    async def aclose(self) -> None:
+        if self._task is not None:
+            self._task.cancel()
+            await asyncio.gather(self._task, return_exceptions=True)
+        await self.subscriber.aclose()
+
+    async def _run(self) -> None:
+        raise NotImplementedError
+
+
+class FuturesUserStream(_UserStream):
     """Delivers every futures account event to ``subscriber`` until ``aclose``."""
 
     def __init__(
@@ -47,23 +74,11 @@ class FuturesUserStream:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 60.0,
     ) -> None:
+        super().__init__(subscriber, emit, (backoff_base_s, backoff_max_s))
         self._base, self._new_key, self._keep_alive = base_url, new_key, keep_alive
-        self.subscriber, self._emit = subscriber, emit
         self._keepalive_s = keepalive_s
-        self._backoff = (backoff_base_s, backoff_max_s)
         self.listen_key: str | None = None
-        self.reconnects = 0
         self._ws: ClientConnection | None = None
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.subscriber.aclose()
 
     async def _run(self) -> None:
         attempt, fresh = 0, True
@@ -123,7 +138,7 @@ class FuturesUserStream:
         self._emit(BinanceEvent(kind, Market.FUTURES, message, {"reconnects": self.reconnects}))
 
 
-class SpotUserStream:
+class SpotUserStream(_UserStream):
     """Spot user data over the WS-API (``userDataStream.subscribe.signature``, BINANCE.md §9):
     subscribes again after ``eventStreamTerminated``, reconnects on drops and on
     ``serverShutdown``; ``signed_params()`` gives ``{apiKey, timestamp, signature}``."""
@@ -138,21 +153,9 @@ class SpotUserStream:
         backoff_base_s: float = 0.5,
         backoff_max_s: float = 60.0,
     ) -> None:
+        super().__init__(subscriber, emit, (backoff_base_s, backoff_max_s))
         self._url, self._signed_params = url, signed_params
-        self.subscriber, self._emit = subscriber, emit
-        self._backoff = (backoff_base_s, backoff_max_s)
-        self.reconnects = 0
         self._ids = itertools.count(1)
-        self._task: asyncio.Task[None] | None = None
-
-    def start(self) -> None:
-        self._task = asyncio.get_running_loop().create_task(self._run())
-
-    async def aclose(self) -> None:
-        if self._task is not None:
-            self._task.cancel()
-            await asyncio.gather(self._task, return_exceptions=True)
-        await self.subscriber.aclose()
 
     async def _run(self) -> None:
         attempt = 0
