@@ -546,3 +546,20 @@ async def test_book_ticker_and_all_market_subscribers_get_snapshots_after_a_reco
     assert by_symbol["ETHUSDT"]["e"] == "24hrMiniTicker"
     assert by_symbol["ETHUSDT"]["source"] == "rest"
     assert Decimal(by_symbol["ETHUSDT"]["c"]) == Decimal("2500")
+
+
+async def test_five_connections_reconnecting_at_once_stay_within_the_message_rate(
+    client: BinanceClient, spot: FakeBinanceWS
+) -> None:
+    streams = [f"s{i}usdt@aggTrade" for i in range(4600)]  # five connections' worth
+    await client.ws_subscribe(streams, Inbox())
+
+    def carried() -> int:
+        return sum(len(c.streams) for c in spot.open_connections)
+
+    await spot.wait_until(lambda: carried() == 4600, timeout_s=15)
+    assert len(spot.open_connections) == 5
+    assert spot.drop() == 5
+    await spot.wait_until(lambda: len(spot.connections) == 10 and carried() == 4600, timeout_s=15)
+    assert spot.rate_violations == []
+    assert all(c.max_rate() <= SPOT_RATE for c in spot.connections)
