@@ -18,7 +18,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass
 from functools import partial
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 from urllib.parse import parse_qsl
 
 import orjson
@@ -30,6 +30,7 @@ from tests.fakes.fake_market import ApiError, Call, FakeMarket
 from tests.fakes.fake_routes import build_routes
 from tests.fakes.fake_signing import KeyRing, missing_param
 from tests.fakes.fake_trading import FakeTrading
+from tests.fakes.local_server import LocalServer
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
 from utils.binance.binance_types import Endpoint, Market, PoolKind, RateWindow
 
@@ -96,7 +97,7 @@ class _Req:
     charged: int = 0
 
 
-class FakeBinance:
+class FakeBinance(LocalServer):
     """The fake exchange; ``async with FakeBinance() as fake:`` serves at ``fake.url``."""
 
     def __init__(
@@ -129,7 +130,6 @@ class FakeBinance:
         self._waiters: list[tuple[int, str | None, asyncio.Future[None]]] = []
         self._knobs: list[_Knob] = []
         self._closed = asyncio.Event()
-        self._runner: web.AppRunner | None = None
         self.url = ""
 
     # --- lifecycle ---------------------------------------------------------------------
@@ -137,25 +137,12 @@ class FakeBinance:
         app = web.Application()
         app.router.add_route("*", "/{tail:.*}", self._handle)
         self._closed.clear()
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self.url = f"http://{bound_host}:{bound_port}"
+        self.url = await self._serve(app, host, port, "http")
 
     async def close(self) -> None:
         """Stop serving; hung requests are released and their connections aborted."""
         self._closed.set()
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self._stop_serving()
 
     # --- knobs -------------------------------------------------------------------------
     def now(self) -> float:
@@ -369,7 +356,7 @@ def _abort(request: web.Request) -> web.Response:
     return web.Response()
 
 
-async def _serve(args: argparse.Namespace) -> None:
+async def _serve_forever(args: argparse.Namespace) -> None:
     def windows(market: Market, limit: int) -> list[RateWindow]:
         rest = [w for w in DEFAULT_RATE_WINDOWS[market] if w.kind is not PoolKind.REQUEST_WEIGHT]
         return [RateWindow(market, PoolKind.REQUEST_WEIGHT, args.window_s, limit), *rest]
@@ -409,7 +396,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--count-rejected-weight", action="store_true")
     parser.add_argument("--api-key", default=TEST_API_KEY)
     parser.add_argument("--api-secret", default=TEST_API_SECRET)
-    asyncio.run(_serve(parser.parse_args(argv)))
+    asyncio.run(_serve_forever(parser.parse_args(argv)))
 
 
 if __name__ == "__main__":

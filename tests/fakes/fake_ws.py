@@ -17,7 +17,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import defaultdict, deque
-from typing import TYPE_CHECKING, Any, Self
+from typing import TYPE_CHECKING, Any
 
 from aiohttp import WSMsgType, web
 
@@ -35,6 +35,7 @@ from tests.fakes.fake_ws_conn import (
     serves,
     stream_route,
 )
+from tests.fakes.local_server import LocalServer
 from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
@@ -70,7 +71,7 @@ def rest_listen_keys(rest: FakeBinance) -> Callable[[str], bool]:
     return valid
 
 
-class FakeBinanceWS:
+class FakeBinanceWS(LocalServer):
     """The fake stream server; ``async with FakeBinanceWS() as fake:`` serves at ``fake.url``.
 
     ``listen_keys``: a validator or a set of the valid futures listenKeys (default: any key);
@@ -122,7 +123,6 @@ class FakeBinanceWS:
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._autopush: dict[str, asyncio.Task[None]] = {}
-        self._runner: web.AppRunner | None = None
         self._address = ""
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -134,11 +134,7 @@ class FakeBinanceWS:
     async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         app = web.Application()
         app.router.add_get("/{tail:.*}", self._handle)
-        self._runner = web.AppRunner(app, access_log=None, shutdown_timeout=1.0)
-        await self._runner.setup()
-        await web.TCPSite(self._runner, host, port).start()
-        bound_host, bound_port = self._runner.addresses[0][:2]
-        self._address = f"ws://{bound_host}:{bound_port}"
+        self._address = await self._serve(app, host, port, "ws")
 
     async def close(self) -> None:
         """Stop background pushes, close every connection with 1001, stop serving."""
@@ -153,16 +149,7 @@ class FakeBinanceWS:
         except TimeoutError:
             for c in self.open_connections:
                 c.abort("server_closed")
-        if self._runner is not None:
-            runner, self._runner = self._runner, None
-            await runner.cleanup()
-
-    async def __aenter__(self) -> Self:
-        await self.start()
-        return self
-
-    async def __aexit__(self, *exc: object) -> None:
-        await self.close()
+        await self._stop_serving()
 
     # --- driving data --------------------------------------------------------------------
     async def push(self, stream: str, payload: Any) -> int:
