@@ -5,7 +5,7 @@ reconnect. ``BinanceClient`` mixes this in; the sockets live in ``binance_websoc
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from utils.binance.binance_constants import ENDPOINTS
 from utils.binance.binance_exceptions import BinanceCredentialsError
@@ -23,6 +23,8 @@ if TYPE_CHECKING:
     from utils.config import BinanceConfig
 
 __all__ = ("StreamMethods", "ws_settings")
+
+_U = TypeVar("_U", FuturesUserStream, SpotUserStream)
 
 # REST field -> stream field, for snapshots delivered after a reconnect (BINANCE.md §8).
 _TICKER_FIELDS = {"p": "priceChange", "P": "priceChangePercent", "w": "weightedAvgPrice"}
@@ -147,22 +149,13 @@ class StreamMethods(PublicEndpoints):
             self.config.futures_ws_url,
             new_key=new_key,
             keep_alive=keep_alive,
-            subscriber=Subscriber(
-                callback,
-                queue_size=self.config.ws_queue_size,
-                stats=self._ws.stats,
-                on_overflow=lambda _stream: self._ws.emit(
-                    BinanceEvent("ws.overflow", Market.FUTURES, "user data callback too slow")
-                ),
-            ),
+            subscriber=self._user_subscriber(callback, Market.FUTURES),
             emit=self._ws.emit,
             keepalive_s=self.config.ws_listen_key_keepalive_s,
             backoff_base_s=self.config.ws_backoff_base_s,
             backoff_max_s=self.config.ws_backoff_max_s,
         )
-        self._user_streams.append(stream)
-        stream.start()
-        return stream
+        return self._started(stream)
 
     async def ws_spot_user_data(self, callback: Callable[[Any], Any]) -> SpotUserStream:
         """``callback(event)`` with every spot account event (``executionReport``,
@@ -171,18 +164,26 @@ class StreamMethods(PublicEndpoints):
         stream = SpotUserStream(
             self.config.ws_api_url,
             signed_params=self._user_stream_params,
-            subscriber=Subscriber(
-                callback,
-                queue_size=self.config.ws_queue_size,
-                stats=self._ws.stats,
-                on_overflow=lambda _stream: self._ws.emit(
-                    BinanceEvent("ws.overflow", Market.SPOT, "user data callback too slow")
-                ),
-            ),
+            subscriber=self._user_subscriber(callback, Market.SPOT),
             emit=self._ws.emit,
             backoff_base_s=self.config.ws_backoff_base_s,
             backoff_max_s=self.config.ws_backoff_max_s,
         )
+        return self._started(stream)
+
+    def _user_subscriber(self, callback: Callable[[Any], Any], market: Market) -> Subscriber:
+        """A user stream's mailbox; a full one is reported like any stream's."""
+        return Subscriber(
+            callback,
+            queue_size=self.config.ws_queue_size,
+            stats=self._ws.stats,
+            on_overflow=lambda _stream: self._ws.emit(
+                BinanceEvent("ws.overflow", market, "user data callback too slow")
+            ),
+        )
+
+    def _started(self, stream: _U) -> _U:
+        """Track a user stream (closed with the client) and start it."""
         self._user_streams.append(stream)
         stream.start()
         return stream
