@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from bench.overhead import LABELS
-from bench.report import Row, times, verdict
+from bench.report import Row, limit_rows, mark_missing, times, verdict
 from bench.runner import run_client
 from tests.fakes.fake_binance import FakeBinance
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
@@ -120,14 +120,8 @@ def _rows(
             fmt=fmt,
         )
 
-    wall = row("wall time", lambda s: f"{s:.2f} s")
-    share = row("min share of a full window", lambda v: f"{v:.1%}")
-    throttled = row("429s", lambda n: f"{n:.0f}")
-    banned = row("418s", lambda n: f"{n:.0f}")
-    rows = [wall, share, throttled, banned]
-    if missing is not None:
-        for r in rows:
-            r.notes.append(missing)
+    wall, share, throttled, banned = rows = list(limit_rows(row, "min share of a full window"))
+    if mark_missing(rows, missing):
         return rows
     for result in results:
         if "error" in result:

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from bench.overhead import LABELS
 from bench.redis_server import REDIS_MISSING, RedisServer, redis_server
-from bench.report import Row, times
+from bench.report import Row, mark_missing, times
 from bench.runner import UNTHROTTLED, fake_process, run_module
 
 if TYPE_CHECKING:
@@ -35,8 +35,7 @@ class CachePlan:
 async def cache_rows(plan: CachePlan, log: Callable[[str], None]) -> list[Row]:
     results: dict[str, list[dict[str, Any]]] = {b: [] for b in BACKENDS}
     missing: dict[str, str] = {}
-    flags = UNTHROTTLED
-    async with fake_process(*flags) as url, redis_server() as redis:
+    async with fake_process(*UNTHROTTLED) as url, redis_server() as redis:
         if redis is None:
             missing["redis"] = REDIS_MISSING
         for repeat in range(plan.repeats):
@@ -77,9 +76,7 @@ def _rows(backend: str, results: Sequence[dict[str, Any]], missing: str | None) 
     hit_cpu = row("hit: CPU per call", _micros)
     miss_cpu = row("miss: CPU per call", _micros)
     rows = [hit_latency, miss_latency, hit_cpu, miss_cpu]
-    if missing is not None:
-        for r in rows:
-            r.notes.append(missing)
+    if mark_missing(rows, missing):
         return rows
     for result in results:
         if "error" in result:

@@ -7,7 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
-from bench.report import Row, times, verdict
+from bench.report import Row, mark_missing, times, verdict
 from bench.run_client import WARMUP_CALLS
 from bench.runner import UNTHROTTLED, fake_process, run_client
 
@@ -51,8 +51,7 @@ async def overhead_rows(plan: OverheadPlan, log: Callable[[str], None]) -> list[
         (c, s): [] for c in CLIENTS for s, _, _ in settings
     }
     missing: dict[str, str] = {}
-    flags = UNTHROTTLED
-    async with fake_process(*flags) as url:
+    async with fake_process(*UNTHROTTLED) as url:
         for repeat in range(plan.repeats):
             for client in CLIENTS:  # interleaved, so that drift in the machine hits all alike
                 for setting, calls, tasks in settings:
@@ -127,8 +126,7 @@ def _fill(
     missing: str | None,
     value: Callable[[dict[str, Any]], float],
 ) -> None:
-    if missing is not None:
-        row.notes.append(missing)
+    if mark_missing([row], missing):
         return
     for result in results:
         if "error" in result:

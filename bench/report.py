@@ -15,7 +15,16 @@ from typing import TYPE_CHECKING, Final
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-__all__ = ("Row", "machine", "render", "times", "verdict", "write_results")
+__all__ = (
+    "Row",
+    "limit_rows",
+    "machine",
+    "mark_missing",
+    "render",
+    "times",
+    "verdict",
+    "write_results",
+)
 
 _PACKAGES: Final = ("aiohttp", "orjson", "yarl", "multidict", "python-binance", "ccxt")
 _HEADER: Final = (
@@ -67,6 +76,28 @@ class Row:
             self.target,
             notes,
         )
+
+
+def mark_missing(rows: Sequence[Row], missing: str | None) -> bool:
+    """Note on every row why it has no numbers (a peer not installed, no redis-server);
+    True when so, and the caller has nothing to fill in."""
+    if missing is None:
+        return False
+    for row in rows:
+        row.notes.append(missing)
+    return True
+
+
+def limit_rows(
+    row: Callable[[str, Callable[[float], str]], Row], share: str
+) -> tuple[Row, Row, Row, Row]:
+    """A rate-limited run's rows: wall time, the smallest window share, 429s and 418s."""
+    return (
+        row("wall time", lambda s: f"{s:.2f} s"),
+        row(share, lambda v: f"{v:.1%}"),
+        row("429s", lambda n: f"{n:.0f}"),
+        row("418s", lambda n: f"{n:.0f}"),
+    )
 
 
 def times(ratio: float, of: str) -> str:

@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, Final
 from bench.budget import WEIGHT
 from bench.overhead import LABELS
 from bench.redis_server import REDIS_MISSING, RedisServer, redis_server
-from bench.report import Row, times, verdict
+from bench.report import Row, limit_rows, mark_missing, times, verdict
 from bench.runner import CHILD_TIMEOUT_S, answer, spawn
 from tests.fakes.fake_binance import FakeBinance
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS
@@ -163,15 +163,9 @@ def _rows(
             fmt=fmt,
         )
 
-    wall = row("wall time", lambda s: f"{s:.2f} s")
-    share = row("min combined share of a full window", lambda v: f"{v:.1%}")
-    throttled = row("429s", lambda n: f"{n:.0f}")
-    banned = row("418s", lambda n: f"{n:.0f}")
-    rows = [wall, share, throttled, banned]
-    if missing is not None:
-        for r in rows:
-            r.notes.append(missing)
-    else:
+    rows = list(limit_rows(row, "min combined share of a full window"))
+    wall, share, throttled, banned = rows
+    if not mark_missing(rows, missing):
         _fill(plan, results, wall, share, throttled, banned)
     if wall.median is not None:
         wall.ratio = times(wall.median / plan.ideal_s, f"ideal {plan.ideal_s:.0f} s")

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
 from bench.overhead import CLIENTS, LABELS
-from bench.report import Row, times, verdict
+from bench.report import Row, mark_missing, times, verdict
 from bench.runner import UNTHROTTLED, fake_process, run_module
 
 if TYPE_CHECKING:
@@ -34,9 +34,8 @@ class StartupPlan:
 async def startup_rows(plan: StartupPlan, log: Callable[[str], None]) -> list[Row]:
     results: dict[str, list[dict[str, Any]]] = {c: [] for c in CLIENTS}
     missing: dict[str, str] = {}
-    flags = UNTHROTTLED
     args = ("--calls", str(plan.calls), "--tasks", str(plan.tasks))
-    async with fake_process(*flags) as url:
+    async with fake_process(*UNTHROTTLED) as url:
         for repeat in range(plan.repeats):
             for client in CLIENTS:
                 if client in missing:
@@ -74,9 +73,7 @@ def _rows(
     first = row("time to first answer", lambda s: f"{s * 1000:,.0f} ms")
     peak = row("peak RSS", lambda b: f"{b / _MIB:,.1f} MiB")
     rows = [imports, first, peak]
-    if missing is not None:
-        for r in rows:
-            r.notes.append(missing)
+    if mark_missing(rows, missing):
         return rows
     for result in results:
         if "error" in result:
