@@ -238,6 +238,30 @@ class TelegramConfig(_EnvModel):
     api_url: str | None = None
     webhook_url: str | None = Field(default=None, validation_alias="WEBHOOK_URL")
     webhook_secret: SecretStr | None = Field(default=None, validation_alias="WEBHOOK_SECRET")
+    # Users who may run /stats (besides ADMIN_CHAT_ID when it is a user's private chat).
+    admin_user_ids: Annotated[list[int], NoDecode] = Field(
+        default_factory=list, validation_alias="ADMIN_USER_IDS"
+    )
+    webhook_path: str = Field(default="/telegram/webhook", pattern=r"^/[\w/-]*$")
+    # The bot's own HTTP server: the webhook, /healthz and /metrics. Port 0 picks a free one.
+    http_host: str = "127.0.0.1"
+    http_port: int = Field(default=8080, ge=0, le=65535)
+    polling_timeout_s: int = Field(default=10, ge=0, le=50)
+    # The delivery queue: a SQLite file when REDIS_URL is unset.
+    outbox_path: Path = Path("data/outbox.sqlite3")
+    outbox_capacity: int = Field(default=10_000, ge=1)
+    # Telegram's flood limits, kept by scheduling (TELEGRAM.md section 1).
+    global_rate: float = Field(default=25.0, gt=0)
+    chat_interval_s: float = Field(default=1.0, ge=0)
+    group_interval_s: float = Field(default=3.0, ge=0)
+    delivery_concurrency: int = Field(default=4, ge=1, le=64)
+    retry_base_s: float = Field(default=1.0, gt=0)
+    retry_max_s: float = Field(default=60.0, gt=0)
+    max_attempts: int = Field(default=8, ge=1)
+    alert_cooldown_s: float = Field(default=300.0, ge=0)
+    # Per-user command throttle: a steady rate and a small burst.
+    throttle_rate: float = Field(default=1.0, gt=0)
+    throttle_burst: int = Field(default=3, ge=1)
 
     @field_validator("bot_token")
     @classmethod
@@ -253,7 +277,7 @@ class TelegramConfig(_EnvModel):
             raise ValueError("expected 1 to 256 characters among A-Z, a-z, 0-9, _ and -")
         return value
 
-    @field_validator("allowed_user_ids", mode="before")
+    @field_validator("allowed_user_ids", "admin_user_ids", mode="before")
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -264,6 +288,15 @@ class TelegramConfig(_EnvModel):
     @classmethod
     def _check_url(cls, value: str | None) -> str | None:
         return None if value is None else _url(value)
+
+    @property
+    def admin_ids(self) -> frozenset[int]:
+        """Users who may run admin commands: ADMIN_USER_IDS, plus ADMIN_CHAT_ID when it is a
+        private chat (a positive id is a user's own chat)."""
+        ids = set(self.admin_user_ids)
+        if self.admin_chat_id is not None and self.admin_chat_id > 0:
+            ids.add(self.admin_chat_id)
+        return frozenset(ids)
 
 
 class LoggingConfig(_EnvModel):
