@@ -31,9 +31,15 @@ from utils.binance.binance_cache import (
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
 from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
 from utils.binance.binance_exceptions import (
+    BinanceAPIError,
+    BinanceCircuitOpenError,
+    BinanceCredentialsError,
+    BinanceError,
     BinanceInputError,
+    BinanceRateLimitError,
     BinanceTransportError,
     BinanceUnknownStatusError,
+    BinanceUnknownSymbolError,
 )
 from utils.binance.binance_metrics import RequestMetrics, render_prometheus
 from utils.binance.binance_pipeline import RequestPipeline
@@ -71,7 +77,25 @@ if TYPE_CHECKING:
 
     from utils.binance.binance_ws_user import FuturesUserStream, SpotUserStream
 
-__all__ = ("BinanceClient", "EventBus")
+# What handler/, analysis/ and bot/ need besides the client: they import nothing else
+# from utils.binance (tests/test_architecture.py).
+__all__ = (
+    "AssetValue",
+    "BinanceAPIError",
+    "BinanceCircuitOpenError",
+    "BinanceClient",
+    "BinanceCredentialsError",
+    "BinanceError",
+    "BinanceEvent",
+    "BinanceInputError",
+    "BinanceRateLimitError",
+    "BinanceTransportError",
+    "BinanceUnknownSymbolError",
+    "EventBus",
+    "Market",
+    "Portfolio",
+    "PriceSnapshot",
+)
 
 _log = get_logger(__name__)
 
@@ -308,7 +332,7 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
             self.symbol_rules(Market.SPOT), self.symbol_rules(Market.FUTURES)
         )
         names = [_resolve(s, spot_rules, futures_rules) for s in symbols]
-        errors: dict[str, str] = {}
+        errors: dict[str, PriceSnapshot] = {}
         valid: list[str] = []
         for name in names:
             try:
@@ -316,8 +340,12 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
                 if spot_rules.get(name) is None and futures_rules.get(name) is None:
                     spot_rules.require(name)  # raises, naming the closest symbols
                 valid.append(name)
+            except BinanceUnknownSymbolError as e:
+                errors[name] = PriceSnapshot(
+                    symbol=name, error=str(e), unknown=True, suggestions=tuple(e.suggestions)
+                )
             except BinanceInputError as e:
-                errors[name] = str(e)
+                errors[name] = PriceSnapshot(symbol=name, error=str(e))
         spot = [s for s in valid if spot_rules.get(s) is not None]
         futures = [s for s in valid if futures_rules.get(s) is not None]
         price_rows, day_rows, marks = await asyncio.gather(
@@ -330,7 +358,7 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         result: dict[str, PriceSnapshot] = {}
         for name in names:
             if name in errors:
-                result[name] = PriceSnapshot(symbol=name, error=errors[name])
+                result[name] = errors[name]
                 continue
             problems: list[str] = []
             price = _field(price_rows, name, "price", problems)

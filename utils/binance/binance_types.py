@@ -693,6 +693,9 @@ class PriceSnapshot:
     mark_price: Decimal | None = None
     funding_rate: Decimal | None = None
     error: str | None = None
+    # Set when the symbol is listed in neither market: the closest listed symbols.
+    unknown: bool = False
+    suggestions: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -1,0 +1,333 @@
+"""The delivery queue: every message the bot sends on its own initiative (admin alerts now,
+alarms next) goes through ``Notifier.send``.
+
+``send`` stores the message in the durable outbox (``bot.outbox``: Redis or SQLite) and returns;
+a job is removed only after Telegram accepted it, so a restart sends what was pending and
+nothing twice (a crash in the instant between Telegram's OK and the removal would resend that
+one message: the Bot API has no idempotency key). One process delivers at a time (the
+outbox's lease). Telegram's flood limits are kept by scheduling, not by collecting 429s: a
+global pace (``TELEGRAM_GLOBAL_RATE``), one message at a time per chat with
+``TELEGRAM_CHAT_INTERVAL_S`` (``TELEGRAM_GROUP_INTERVAL_S`` for groups) between Telegram's answer
+and the next send, oldest first per chat. A 429 pauses that chat for its ``retry_after``; 403
+"blocked" and 400 "chat not found" park the chat's messages (recorded, never retried until the
+user is back); network and server errors retry with backoff and jitter, up to
+``TELEGRAM_MAX_ATTEMPTS`` tries, then the message is set aside as a dead letter with the reason;
+so is one Telegram will never take (400 "can't parse entities"). Texts over 4,096 characters
+are split. A full outbox raises ``OutboxFullError`` to the caller and is an event.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import random
+import sqlite3
+import time
+import uuid
+from collections import Counter
+from typing import TYPE_CHECKING, Any, Final, TypeVar
+
+import structlog
+from aiogram.exceptions import (
+    TelegramAPIError,
+    TelegramBadRequest,
+    TelegramForbiddenError,
+    TelegramMigrateToChat,
+    TelegramNetworkError,
+    TelegramRetryAfter,
+)
+from aiohttp import ClientError
+from redis.exceptions import RedisError
+
+from bot.outbox import ChatState, Job, OutboxFullError, new_job_id
+from handler.text import split_html
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable, Mapping
+
+    from aiogram import Bot
+
+    from bot.outbox import Outbox
+    from utils.config import TelegramConfig
+
+__all__ = ("Notifier",)
+
+_log = structlog.get_logger(__name__)
+#: Failures of the outbox's backend: retried, never a lost message.
+STORE_ERRORS: Final = (RedisError, sqlite3.Error, OSError)
+_BATCH: Final = 500  # pending jobs looked at per scheduling round
+_POLL_S: Final = 1.0  # how often jobs put by other processes are looked for
+_LEASE_S: Final = 10.0
+_T = TypeVar("_T")
+
+
+class Notifier:
+    """Durable, flood-safe delivery to Telegram. ``start`` it, ``send`` to it, ``stop`` it."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        outbox: Outbox,
+        config: TelegramConfig,
+        *,
+        on_event: Callable[[str, str, Mapping[str, Any]], Any] | None = None,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._bot = bot
+        self.outbox = outbox
+        self._config = config
+        self.on_event = on_event
+        self._clock = clock
+        self._owner = uuid.uuid4().hex
+        self._wake = asyncio.Event()
+        self._slots = asyncio.Semaphore(config.delivery_concurrency)
+        self._chat_next: dict[int, float] = {}
+        self._in_flight: dict[str, asyncio.Task[None]] = {}
+        self._busy_chats: set[int] = set()
+        self._global_next = 0.0
+        self._task: asyncio.Task[None] | None = None
+        self._stopping = False
+        self._leading = False
+        self._store_down = False
+        self.counters: Counter[str] = Counter()
+
+    # --- the caller's side -------------------------------------------------------------
+    async def send(self, chat_id: int, text: str, *, job_id: str | None = None) -> list[Job]:
+        """Store ``text`` (HTML; escape what you did not write) for ``chat_id``; returns the
+        jobs stored (a long text is several). With ``job_id`` a repeat is not stored again
+        (exactly once: the same id after delivery is ignored for the outbox's dedupe period).
+        Raises ``OutboxFullError`` when the outbox is full; nothing is dropped silently."""
+        base = job_id or new_job_id()
+        parts = split_html(text)
+        jobs = [
+            Job(id=base if len(parts) == 1 else f"{base}#{i}", chat_id=chat_id, text=part)
+            for i, part in enumerate(parts, 1)
+        ]
+        try:
+            stored = await self._store(lambda: self.outbox.put_many(jobs))
+        except OutboxFullError as e:
+            self.counters["refused_full"] += 1
+            _log.error("outbox_full", depth=e.depth, capacity=e.capacity, chat_id=chat_id)
+            self._event("outbox.full", str(e), {"depth": e.depth, "capacity": e.capacity})
+            raise
+        self._wake.set()
+        return [job for job in stored if job is not None]
+
+    async def stats(self) -> dict[str, Any]:
+        """``depth``, ``parked``, ``dead``, ``blocked_chats``, ``in_flight``, counters."""
+        depth, parked, dead, states = await asyncio.gather(
+            self.outbox.depth(),
+            self.outbox.parked(),
+            self.outbox.dead_letters(),
+            self.outbox.chat_states(),
+        )
+        return {
+            "depth": depth,
+            "parked": len(parked),
+            "dead": len(dead),
+            "blocked_chats": len(states),
+            "in_flight": len(self._in_flight),
+            "leading": self._leading,
+            **self.counters,
+        }
+
+    async def chat_blocked(self, chat_id: int) -> None:
+        parked = await self.outbox.park_chat(chat_id, ChatState.BLOCKED)
+        _log.info("chat_blocked", chat_id=chat_id, parked=parked)
+
+    async def chat_back(self, chat_id: int) -> None:
+        if await self.outbox.chat_state(chat_id) is not ChatState.ACTIVE:
+            moved = await self.outbox.reactivate_chat(chat_id)
+            _log.info("chat_back", chat_id=chat_id, resumed=moved)
+            self._wake.set()
+
+    # --- lifecycle ---------------------------------------------------------------------
+    async def start(self) -> None:
+        if self._task is None:
+            self._stopping = False
+            self._task = asyncio.create_task(self._run(), name="notifier")
+
+    async def stop(self, timeout_s: float = 10.0) -> None:
+        """Stop taking jobs from the outbox, let the sends in flight finish (and be removed),
+        release the lease. What was not sent stays in the outbox for the next start."""
+        self._stopping = True
+        self._wake.set()
+        if self._task is not None:
+            task, self._task = self._task, None
+            await task
+        if self._in_flight:
+            _done, late = await asyncio.wait(tuple(self._in_flight.values()), timeout=timeout_s)
+            for t in late:
+                t.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        if self._leading:
+            with contextlib.suppress(*STORE_ERRORS):
+                await self.outbox.release(self._owner)
+            self._leading = False
+
+    # --- the scheduler -----------------------------------------------------------------
+    async def _run(self) -> None:
+        renew_at = 0.0
+        while not self._stopping:
+            try:
+                if time.monotonic() >= renew_at:
+                    self._leading = await self.outbox.lead(self._owner, _LEASE_S)
+                    renew_at = time.monotonic() + _LEASE_S / 3
+                if not self._leading:
+                    await self._pause(_LEASE_S / 3)
+                    continue
+                await self._round()
+                self._store_recovered()
+            except STORE_ERRORS as e:
+                self._store_failed(e)
+                await self._pause(self._config.retry_base_s)
+
+    async def _round(self) -> None:
+        """Dispatch the job that is due first, or sleep until one is (or a new one arrives)."""
+        now = self._clock()
+        job, due = self._next_due(await self.outbox.pending(limit=_BATCH))
+        if job is None or due > now:
+            await self._pause(_POLL_S if job is None else min(due - now, _POLL_S))
+            return
+        await self._slots.acquire()
+        wait_s = self._global_next - time.monotonic()
+        if wait_s > 0:
+            await asyncio.sleep(wait_s)  # the global pace: a few tens of milliseconds
+        self._global_next = max(time.monotonic(), self._global_next) + 1 / self._config.global_rate
+        self._busy_chats.add(job.chat_id)
+        self._in_flight[job.id] = asyncio.create_task(self._deliver(job), name=f"send-{job.id}")
+
+    def _next_due(self, jobs: list[Job]) -> tuple[Job | None, float]:
+        """The oldest job of each chat not busy; of those, the one due first."""
+        best: Job | None = None
+        best_due = 0.0
+        seen: set[int] = set()
+        for job in jobs:
+            if job.chat_id in seen or job.id in self._in_flight:
+                continue
+            seen.add(job.chat_id)
+            if job.chat_id in self._busy_chats:
+                continue
+            due = max(job.not_before, self._chat_next.get(job.chat_id, 0.0))
+            if best is None or due < best_due:
+                best, best_due = job, due
+        return best, best_due
+
+    async def _pause(self, seconds: float) -> None:
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), timeout=max(seconds, 0.0))
+        self._wake.clear()
+
+    # --- one send ----------------------------------------------------------------------
+    async def _deliver(self, job: Job) -> None:
+        try:
+            await self._attempt(job)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - a delivery must never kill the scheduler
+            _log.exception("delivery_failed", job_id=job.id, chat_id=job.chat_id)
+        finally:
+            interval = (
+                self._config.group_interval_s if job.chat_id < 0 else self._config.chat_interval_s
+            )
+            self._chat_next[job.chat_id] = max(
+                self._chat_next.get(job.chat_id, 0.0), self._clock() + interval
+            )
+            self._busy_chats.discard(job.chat_id)
+            self._in_flight.pop(job.id, None)
+            self._slots.release()
+            self._wake.set()
+
+    async def _attempt(self, job: Job) -> None:
+        try:
+            await self._bot.send_message(chat_id=job.chat_id, text=job.text)
+        except TelegramRetryAfter as e:
+            self.counters["retry_after"] += 1
+            self._chat_next[job.chat_id] = self._clock() + e.retry_after
+            _log.warning("telegram_flood", chat_id=job.chat_id, retry_after_s=e.retry_after)
+            self._event(
+                "telegram.429",
+                f"Telegram flood control: chat {job.chat_id} paused for {e.retry_after} s",
+                {"chat_id": job.chat_id, "retry_after_s": e.retry_after},
+            )
+        except TelegramMigrateToChat as e:
+            moved = Job(
+                id=f"{job.id}@{e.migrate_to_chat_id}", chat_id=e.migrate_to_chat_id, text=job.text
+            )
+            await self._store(lambda: self.outbox.put(moved))
+            await self._store(lambda: self.outbox.ack(job.id))
+        except TelegramForbiddenError as e:
+            await self._park(job, ChatState.BLOCKED, e.message)
+        except TelegramBadRequest as e:
+            if "chat not found" in e.message.lower():
+                await self._park(job, ChatState.NOT_FOUND, e.message)
+            else:  # Telegram will never take this text: set it aside with the reason
+                reason = e.message
+                self.counters["dead"] += 1
+                _log.error("message_rejected", job_id=job.id, chat_id=job.chat_id, reason=reason)
+                await self._store(lambda: self.outbox.dead_letter(job.id, reason))
+        except (TelegramAPIError, TelegramNetworkError, ClientError, TimeoutError) as e:
+            await self._retry_later(job, e)
+        else:
+            self.counters["sent"] += 1
+            await self._store(lambda: self.outbox.ack(job.id))
+
+    async def _park(self, job: Job, state: ChatState, reason: str) -> None:
+        self.counters[f"chat_{state}"] += 1
+        parked = await self._store(lambda: self.outbox.park_chat(job.chat_id, state))
+        _log.warning(
+            "chat_parked", chat_id=job.chat_id, state=str(state), reason=reason, parked=parked
+        )
+
+    async def _retry_later(self, job: Job, error: BaseException) -> None:
+        attempts = job.attempts + 1
+        if attempts >= self._config.max_attempts:
+            self.counters["dead"] += 1
+            reason = f"{type(error).__name__} after {attempts} tries: {error}"
+            _log.error("message_undeliverable", job_id=job.id, chat_id=job.chat_id, reason=reason)
+            await self._store(lambda: self.outbox.dead_letter(job.id, reason))
+            return
+        self.counters["retries"] += 1
+        ceiling = min(self._config.retry_max_s, self._config.retry_base_s * 2 ** (attempts - 1))
+        delay = random.uniform(ceiling / 2, ceiling)  # noqa: S311 - jitter, not secrecy
+        _log.warning(
+            "delivery_retry",
+            job_id=job.id,
+            attempt=attempts,
+            delay_s=round(delay, 2),
+            error=repr(error),
+        )
+        await self._store(
+            lambda: self.outbox.retry(job.id, attempts=attempts, not_before=self._clock() + delay)
+        )
+
+    # --- the outbox's health -----------------------------------------------------------
+    async def _store(self, op: Callable[[], Awaitable[_T]]) -> _T:
+        """Run an outbox operation, retrying while its backend is down (a Redis blip)."""
+        delay = self._config.retry_base_s
+        while True:
+            try:
+                result = await op()
+            except STORE_ERRORS as e:
+                self._store_failed(e)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, self._config.retry_max_s)
+            else:
+                self._store_recovered()
+                return result
+
+    def _store_failed(self, error: BaseException) -> None:
+        if not self._store_down:
+            self._store_down = True
+            _log.error("outbox_unreachable", error=repr(error))
+            self._event("outbox.down", f"The outbox is unreachable ({type(error).__name__})", {})
+
+    def _store_recovered(self) -> None:
+        if self._store_down:
+            self._store_down = False
+            _log.info("outbox_back")
+            self._event("outbox.up", "The outbox answers again; delivery resumed", {})
+
+    def _event(self, kind: str, message: str, data: Mapping[str, Any]) -> None:
+        if self.on_event is not None:
+            self.on_event(kind, message, data)
