@@ -5,7 +5,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 DEBIAN_REDIS := /usr/bin/redis-server
 
-.PHONY: venv redis test lint fmt run bench clean
+.PHONY: venv locales locales-update redis test lint fmt run demo bench clean
 
 venv: $(STAMP)
 
@@ -13,7 +13,18 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install -e '.[dev]'
+	$(BIN)/python -m bot.i18n
 	touch $(STAMP)
+
+# Compiles a gettext catalogue (locales/*/LC_MESSAGES/messages.po) whose .mo is stale.
+locales: venv
+	@$(BIN)/python -m bot.i18n
+
+# After changing user-facing text: re-extract it and merge into every catalogue.
+locales-update: venv
+	$(BIN)/pybabel extract -F babel.cfg -k _ -k __ -k N_ --no-location --sort-output \
+		--project binance-telegram-bot -o locales/messages.pot .
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-location
 
 redis:
 	@if command -v redis-server >/dev/null 2>&1 || [ -x $(DEBIAN_REDIS) ]; then \
@@ -25,7 +36,7 @@ redis:
 		exit 1; \
 	fi
 
-test: venv redis
+test: venv locales redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 lint: venv
@@ -38,8 +49,12 @@ fmt: venv
 	$(BIN)/ruff format .
 	$(BIN)/ruff check --fix .
 
-run: venv
+run: venv locales
 	$(BIN)/python -m bot
+
+# The bot against the local fake exchange and fake Bot API, with a terminal chat.
+demo: venv locales
+	$(BIN)/python -m scripts.demo
 
 bench: venv
 	$(BIN)/python -m pip install -e '.[dev,bench]'

@@ -11,11 +11,17 @@ if TYPE_CHECKING:
 
 __all__ = ("bot_commands",)
 
+
+
+def N_(text: str) -> str:  # gettext's marker: translated where it is shown
+    return text
+
+
 _COMMANDS = (
-    ("price", "Prices: /price btc eth"),
-    ("balance", "Your spot and futures balances"),
-    ("stats", "Bot statistics (admins)"),
-    ("help", "What this bot does"),
+    ("price", N_("Prices: /price btc eth")),
+    ("balance", N_("Your spot and futures balances")),
+    ("stats", N_("Bot statistics (admins)")),
+    ("help", N_("What this bot does")),
 )
 
 
