@@ -48,7 +48,7 @@ if TYPE_CHECKING:
     from bot.outbox import Outbox
     from utils.config import Settings
 
-__all__ = ("BotApp", "build_app", "run")
+__all__ = ("BotApp", "build_app", "run", "serve")
 
 _log = structlog.get_logger(__name__)
 
@@ -102,6 +102,7 @@ class BotApp:
     in_flight: InFlight
     started_at: float = field(default_factory=time.monotonic)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
+    ready: asyncio.Event = field(default_factory=asyncio.Event)
     http_url: str | None = None
 
     @property
@@ -168,9 +169,14 @@ def build_app(settings: Settings) -> BotApp:
     )
 
 
-async def run(settings: Settings, *, handle_signals: bool = True) -> None:
-    """Run the bot until SIGTERM/SIGINT (or ``app.stop_requested``), then shut down cleanly."""
-    app = build_app(settings)
+async def run(settings: Settings) -> None:
+    """Run the bot until SIGTERM/SIGINT, then shut down cleanly."""
+    await serve(build_app(settings))
+
+
+async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
+    """Run a built app until SIGTERM/SIGINT or ``app.stop_requested``; ``app.ready`` is set
+    once it takes updates."""
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
@@ -197,6 +203,7 @@ async def run(settings: Settings, *, handle_signals: bool = True) -> None:
             http=app.http_url,
             outbox=type(app.outbox).__name__,
         )
+        app.ready.set()
         if app.webhook_mode:
             await _run_webhook(app)
         else:
