@@ -32,7 +32,9 @@ from bot.alerts import AdminAlerts
 from bot.i18n import LOCALES, build_i18n
 from bot.middlewares import ThrottleMiddleware
 from bot.notifier import Notifier
-from bot.outbox import RedisOutbox, SqliteOutbox
+from bot.outbox import SqliteOutbox
+from bot.outbox_redis import RedisOutbox
+from bot.pacing import SendPacer
 from handler import build_router
 from handler.access import AccessMiddleware, AccessPolicy
 from handler.commands import bot_commands
@@ -61,6 +63,7 @@ class InFlight(BaseMiddleware):
         self.handled = 0
         self._idle = asyncio.Event()
         self._idle.set()
+        self._progress = asyncio.Condition()
 
     async def __call__(
         self,
@@ -77,6 +80,13 @@ class InFlight(BaseMiddleware):
             self.handled += 1
             if self.count == 0:
                 self._idle.set()
+            async with self._progress:
+                self._progress.notify_all()
+
+    async def wait_handled(self, count: int, timeout_s: float) -> None:
+        """Until ``count`` updates have been handled since start."""
+        async with asyncio.timeout(timeout_s), self._progress:
+            await self._progress.wait_for(lambda: self.handled >= count)
 
     async def wait_idle(self, timeout_s: float) -> bool:
         try:
@@ -86,7 +96,7 @@ class InFlight(BaseMiddleware):
         return True
 
 
-@dataclass(slots=True)
+@dataclass(slots=True, eq=False)
 class BotApp:
     """Everything the running bot holds; built by ``build_app``, driven by ``run``."""
 
@@ -110,6 +120,9 @@ class BotApp:
         return self.settings.telegram.webhook_url is not None
 
 
+_APP: web.AppKey[BotApp] = web.AppKey("bot_app", BotApp)
+
+
 def build_app(settings: Settings) -> BotApp:
     """Build every object from the settings; nothing is opened yet."""
     tg = settings.telegram
@@ -124,6 +137,13 @@ def build_app(settings: Settings) -> BotApp:
         tg.bot_token.get_secret_value(),
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
+    )
+    bot.session.middleware(
+        SendPacer(
+            chat_interval_s=tg.chat_interval_s,
+            group_interval_s=tg.group_interval_s,
+            global_rate=tg.global_rate,
+        )
     )
     binance = BinanceClient(config=settings.binance, redis=settings.redis)
     redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
@@ -264,8 +284,9 @@ async def _serve_http(app: BotApp) -> web.AppRunner:
     """``/healthz``, ``/metrics`` and, in webhook mode, the webhook (secret checked)."""
     tg = app.settings.telegram
     web_app = web.Application()
-    web_app.router.add_get("/healthz", lambda _r: _healthz(app))
-    web_app.router.add_get("/metrics", lambda _r: _metrics(app))
+    web_app[_APP] = app
+    web_app.router.add_get("/healthz", _healthz)
+    web_app.router.add_get("/metrics", _metrics)
     if tg.webhook_url is not None:
         secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else None
         SimpleRequestHandler(
@@ -280,7 +301,8 @@ async def _serve_http(app: BotApp) -> web.AppRunner:
     return runner
 
 
-async def _healthz(app: BotApp) -> web.Response:
+async def _healthz(request: web.Request) -> web.Response:
+    app = request.app[_APP]
     metrics = app.binance.get_metrics()
     breakers = metrics["breakers"]
     delivery = await app.notifier.stats()
@@ -294,7 +316,8 @@ async def _healthz(app: BotApp) -> web.Response:
     return web.Response(body=orjson.dumps(body), content_type="application/json")
 
 
-async def _metrics(app: BotApp) -> web.Response:
+async def _metrics(request: web.Request) -> web.Response:
+    app = request.app[_APP]
     delivery = await app.notifier.stats()
     lines = [
         "# HELP bot_uptime_seconds Seconds since the bot started.",

@@ -111,6 +111,8 @@ class FakeBinance(LocalServer):
     ) -> None:
         self.count_rejected_weight, self.first_ban_s = count_rejected_weight, first_ban_s
         self.latency_s = self.clock_skew_s = 0.0
+        #: While set, every request is answered with this 5xx status (an outage), no knob needed.
+        self.outage_status: int | None = None
         self.background_weight: dict[Market, int] = {Market.SPOT: 0, Market.FUTURES: 0}
         given = {Market.SPOT: spot_windows, Market.FUTURES: futures_windows}
         self._limits = {
@@ -259,6 +261,8 @@ class FakeBinance(LocalServer):
             )
             if err is not None:
                 raise err
+            if self.outage_status is not None:
+                raise ApiError(self.outage_status, *_5XX.get(self.outage_status, _INTERNAL))
             knob = self._take_knob(req.key, before=True)
             if knob is not None and knob.kind == "fail":
                 raise ApiError(knob.status, *_5XX.get(knob.status, _INTERNAL))

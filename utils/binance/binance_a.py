@@ -355,6 +355,7 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
             return_exceptions=True,
         )
         mark_by = dict(zip(futures, marks if isinstance(marks, list) else [], strict=False))
+        _raise_if_nothing_answered([price_rows, day_rows, marks, *mark_by.values()], spot, futures)
         result: dict[str, PriceSnapshot] = {}
         for name in names:
             if name in errors:
@@ -451,6 +452,24 @@ def _secret(value: Any) -> str | None:
 
 
 _STABLE = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "TUSD"})
+
+
+def _raise_if_nothing_answered(
+    parts: Sequence[Any], spot: Sequence[str], futures: Sequence[str]
+) -> None:
+    """When every call of a fan-out failed, the failure is the answer: raise it (an open
+    breaker first, since it says when Binance will be tried again)."""
+    if not spot and not futures:
+        return
+    answered = [p for p in parts[:2] if not isinstance(p, BaseException)] if spot else []
+    if futures and not isinstance(parts[2], BaseException):
+        answered += [p for p in parts[3:] if not isinstance(p, BaseException)]
+    if answered:
+        return
+    failures = [p for p in parts if isinstance(p, BinanceError)]
+    if failures:
+        failures.sort(key=lambda e: not isinstance(e, BinanceCircuitOpenError))
+        raise failures[0]
 
 
 def _resolve(symbol: str, *rules: SymbolRules) -> str:
