@@ -1,0 +1,332 @@
+"""The durable store behind the bot's outbound delivery queue, and its embedded SQLite backend.
+
+A job is one Telegram message to one chat, ready to send. The store keeps each job in one of
+three states: pending (waiting for delivery, ordered by ``seq``), parked (its chat is
+BLOCKED or NOT_FOUND) or dead (given up, kept with a reason), and remembers delivered ids for
+``delivered_ttl_s`` so that a job id is stored at most once. Pending plus parked jobs are
+bounded by ``capacity``: a put that does not fit raises OutboxFullError and stores nothing.
+The delivery lease (``lead``/``release``) lets one process of several deliver.
+
+Import it all from here: the types and the ``Outbox`` protocol (``bot.outbox_types``),
+``SqliteOutbox`` (below) and ``RedisOutbox`` (``bot.outbox_redis``). It is pure storage: it
+does not send, retry on a timer or know aiogram; ``bot.notifier`` does. Store failures
+propagate as the backend's own exception (``sqlite3.Error``, ``OSError``; for Redis a
+``redis.exceptions.RedisError``, or ``TimeoutError``, an ``OSError``) for the caller to
+retry; a retried put is safe because ids dedupe.
+
+``SqliteOutbox`` is the embedded default for a single process: one file in WAL mode with
+``synchronous=FULL``, so a job whose put returned survives a SIGKILL or power cut. Other
+processes may open the same file (writes are serialised by SQLite's lock), and the lease is
+an exclusive ``flock`` on a sidecar ``<file>.lock``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import fcntl
+import os
+import time
+from pathlib import Path
+from typing import TYPE_CHECKING, Final
+
+import aiosqlite
+
+from bot.outbox_redis import RedisOutbox
+from bot.outbox_types import (
+    DEFAULT_CAPACITY,
+    DEFAULT_DELIVERED_TTL_S,
+    ChatState,
+    Job,
+    Outbox,
+    OutboxFullError,
+    new_job_id,
+)
+
+if TYPE_CHECKING:
+    import sqlite3
+    from collections.abc import AsyncIterator, Callable, Sequence
+
+__all__ = (
+    "DEFAULT_CAPACITY",
+    "DEFAULT_DELIVERED_TTL_S",
+    "ChatState",
+    "Job",
+    "Outbox",
+    "OutboxFullError",
+    "RedisOutbox",
+    "SqliteOutbox",
+    "new_job_id",
+)
+
+_BUSY_TIMEOUT_S: Final = 10.0  # how long a write waits for another process's transaction
+_PURGE_EVERY_S: Final = 3_600.0  # delivered ids are purged at most this often
+
+
+class SqliteOutbox:
+    """The outbox in one SQLite file (WAL, ``synchronous=FULL``)."""
+
+    def __init__(
+        self,
+        path: str | Path,
+        *,
+        capacity: int = DEFAULT_CAPACITY,
+        delivered_ttl_s: float = DEFAULT_DELIVERED_TTL_S,
+        clock: Callable[[], float] = time.time,
+    ) -> None:
+        self._path = Path(path)
+        self._lock_path = self._path.with_name(self._path.name + ".lock")
+        self._capacity = capacity
+        self._ttl_s = delivered_ttl_s
+        self._clock = clock
+        self._db: aiosqlite.Connection | None = None
+        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+        self._purged_at = 0.0
+        self._lease: tuple[int, str] | None = None  # (locked fd, owner)
+
+    async def open(self) -> None:
+        if self._db is not None:
+            raise RuntimeError(f"outbox {self._path} is already open")
+        await asyncio.to_thread(self._path.parent.mkdir, parents=True, exist_ok=True)
+        db = await aiosqlite.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
+        try:
+            await db.execute("PRAGMA journal_mode=WAL")
+            await db.execute("PRAGMA synchronous=FULL")
+            await db.executescript(_SCHEMA)
+        except BaseException:
+            await db.close()
+            raise
+        self._db = db
+        async with self._write() as tx:
+            await self._purge(tx, self._clock())
+
+    async def close(self) -> None:
+        db, self._db = self._db, None
+        if self._lease is not None:
+            await self.release(self._lease[1])
+        if db is not None:
+            async with self._lock:
+                await db.close()
+
+    async def put(self, job: Job) -> Job | None:
+        return (await self.put_many([job]))[0]
+
+    async def put_many(self, jobs: Sequence[Job]) -> list[Job | None]:
+        now = self._clock()
+        async with self._write() as tx:
+            fresh: dict[str, Job] = {}
+            for job in jobs:
+                if job.id not in fresh and not await self._known(tx, job.id, now):
+                    fresh[job.id] = job
+            depth = await _scalar(tx, "SELECT COUNT(*) FROM jobs WHERE state != 'dead'")
+            if fresh and depth + len(fresh) > self._capacity:
+                raise OutboxFullError(depth, self._capacity)
+            stored: dict[str, Job] = {}
+            for job in fresh.values():
+                blocked = await _scalar(
+                    tx, "SELECT COUNT(*) FROM chats WHERE chat_id=?", job.chat_id
+                )
+                created = job.created_at or now
+                await tx.execute("DELETE FROM delivered WHERE id=?", (job.id,))
+                row = {**dataclasses.asdict(job), "created_at": created, "parked": blocked}
+                cursor = await tx.execute(_INSERT, row)
+                assert cursor.lastrowid is not None  # noqa: S101 (an INSERT always sets it)
+                stored[job.id] = dataclasses.replace(job, seq=cursor.lastrowid, created_at=created)
+        return [stored.pop(job.id, None) for job in jobs]
+
+    async def pending(self, limit: int | None = None) -> list[Job]:
+        return await self._jobs("state='pending'", (), limit)
+
+    async def get(self, job_id: str) -> Job | None:
+        jobs = await self._jobs("id=?", (job_id,), None)
+        return jobs[0] if jobs else None
+
+    async def ack(self, job_id: str) -> bool:
+        now = self._clock()
+        async with self._write() as tx:
+            cursor = await tx.execute("DELETE FROM jobs WHERE id=?", (job_id,))
+            if cursor.rowcount == 0:
+                return False
+            await tx.execute(
+                "INSERT OR REPLACE INTO delivered (id, at) VALUES (?, ?)", (job_id, now)
+            )
+            if now - self._purged_at >= _PURGE_EVERY_S:
+                await self._purge(tx, now)
+        return True
+
+    async def retry(self, job_id: str, *, attempts: int, not_before: float) -> None:
+        async with self._write() as tx:
+            await tx.execute(
+                "UPDATE jobs SET attempts=?, not_before=? WHERE id=?",
+                (attempts, not_before, job_id),
+            )
+
+    async def park_chat(self, chat_id: int, state: ChatState) -> int:
+        if state is ChatState.ACTIVE:
+            raise ValueError("park_chat takes BLOCKED or NOT_FOUND; use reactivate_chat")
+        async with self._write() as tx:
+            await tx.execute(
+                "INSERT OR REPLACE INTO chats (chat_id, state) VALUES (?, ?)", (chat_id, state)
+            )
+            cursor = await tx.execute(
+                "UPDATE jobs SET state='parked' WHERE chat_id=? AND state='pending'", (chat_id,)
+            )
+        return cursor.rowcount
+
+    async def reactivate_chat(self, chat_id: int) -> int:
+        async with self._write() as tx:
+            await tx.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
+            cursor = await tx.execute(
+                "UPDATE jobs SET state='pending' WHERE chat_id=? AND state='parked'", (chat_id,)
+            )
+        return cursor.rowcount
+
+    async def chat_state(self, chat_id: int) -> ChatState:
+        sql = "SELECT state FROM chats WHERE chat_id=?"
+        async with self._read() as db, db.execute(sql, (chat_id,)) as rows:
+            row = await rows.fetchone()
+        return ChatState(row[0]) if row is not None else ChatState.ACTIVE
+
+    async def chat_states(self) -> dict[int, ChatState]:
+        async with self._read() as db, db.execute("SELECT chat_id, state FROM chats") as rows:
+            return {int(row[0]): ChatState(row[1]) async for row in rows}
+
+    async def parked(self, chat_id: int | None = None) -> list[Job]:
+        if chat_id is None:
+            return await self._jobs("state='parked'", (), None)
+        return await self._jobs("state='parked' AND chat_id=?", (chat_id,), None)
+
+    async def dead_letter(self, job_id: str, reason: str) -> None:
+        async with self._write() as tx:
+            await tx.execute(
+                "UPDATE jobs SET state='dead', reason=? WHERE id=? AND state!='dead'",
+                (reason, job_id),
+            )
+
+    async def dead_letters(self) -> list[tuple[Job, str]]:
+        async with self._read() as db, db.execute(_SELECT + "state='dead' ORDER BY seq") as rows:
+            return [(_job(row), str(row[7])) async for row in rows]
+
+    async def depth(self) -> int:
+        async with self._read() as db:
+            return await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE state='pending'")
+
+    async def lead(self, owner: str, ttl_s: float) -> bool:
+        """Hold an exclusive ``flock`` on ``<file>.lock``; ``ttl_s`` is not needed here.
+
+        The kernel drops the lock when the holding process dies, which is what a TTL stands
+        for in Redis, so a live leader keeps the lease until ``release`` or ``close``.
+        """
+        if self._db is None:
+            raise RuntimeError(f"outbox {self._path} is not open: call open() first")
+        if self._lease is not None:
+            return self._lease[1] == owner
+        fd = await asyncio.to_thread(_try_flock, self._lock_path)
+        if fd is None:
+            return False
+        self._lease = (fd, owner)
+        return True
+
+    async def release(self, owner: str) -> None:
+        if self._lease is None or self._lease[1] != owner:
+            return
+        fd, self._lease = self._lease[0], None
+        fcntl.flock(fd, fcntl.LOCK_UN)
+        os.close(fd)
+
+    @contextlib.asynccontextmanager
+    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
+        if self._db is None:
+            raise RuntimeError(f"outbox {self._path} is not open: call open() first")
+        async with self._lock:
+            yield self._db
+
+    @contextlib.asynccontextmanager
+    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
+        """One IMMEDIATE transaction: committed on exit, rolled back on any exception."""
+        async with self._read() as db:
+            await db.execute("BEGIN IMMEDIATE")
+            try:
+                yield db
+            except BaseException:
+                await db.execute("ROLLBACK")
+                raise
+            await db.execute("COMMIT")
+
+    async def _known(self, tx: aiosqlite.Connection, job_id: str, now: float) -> bool:
+        """Whether the id is stored, or was delivered within ``delivered_ttl_s``."""
+        if await _scalar(tx, "SELECT COUNT(*) FROM jobs WHERE id=?", job_id):
+            return True
+        sql = "SELECT COUNT(*) FROM delivered WHERE id=? AND at>?"
+        return bool(await _scalar(tx, sql, job_id, now - self._ttl_s))
+
+    async def _purge(self, tx: aiosqlite.Connection, now: float) -> None:
+        await tx.execute("DELETE FROM delivered WHERE at<=?", (now - self._ttl_s,))
+        self._purged_at = now
+
+    async def _jobs(self, where: str, args: tuple[object, ...], limit: int | None) -> list[Job]:
+        sql = f"{_SELECT}{where} ORDER BY seq"
+        if limit is not None:
+            sql, args = f"{sql} LIMIT ?", (*args, max(0, limit))
+        async with self._read() as db, db.execute(sql, args) as rows:
+            return [_job(row) async for row in rows]
+
+
+_SCHEMA: Final = """
+CREATE TABLE IF NOT EXISTS jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,  -- AUTOINCREMENT: never reused, so always increasing
+    id TEXT NOT NULL UNIQUE,
+    chat_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    not_before REAL NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'dead')),
+    reason TEXT
+);
+CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
+CREATE INDEX IF NOT EXISTS jobs_by_chat ON jobs (chat_id, state);
+CREATE TABLE IF NOT EXISTS delivered (id TEXT PRIMARY KEY, at REAL NOT NULL);
+CREATE INDEX IF NOT EXISTS delivered_by_time ON delivered (at);
+CREATE TABLE IF NOT EXISTS chats (chat_id INTEGER PRIMARY KEY, state TEXT NOT NULL);
+"""
+_INSERT: Final = (
+    "INSERT INTO jobs (id, chat_id, text, attempts, not_before, created_at, state) VALUES (:id,"
+    " :chat_id, :text, :attempts, :not_before, :created_at, iif(:parked, 'parked', 'pending'))"
+)
+_SELECT: Final = (
+    "SELECT id, chat_id, text, seq, attempts, not_before, created_at, reason FROM jobs WHERE "
+)
+
+
+def _job(row: sqlite3.Row) -> Job:
+    return Job(
+        id=str(row[0]),
+        chat_id=int(row[1]),
+        text=str(row[2]),
+        seq=int(row[3]),
+        attempts=int(row[4]),
+        not_before=float(row[5]),
+        created_at=float(row[6]),
+    )
+
+
+async def _scalar(db: aiosqlite.Connection, sql: str, *args: object) -> int:
+    async with db.execute(sql, args) as cursor:
+        row = await cursor.fetchone()
+    return int(row[0]) if row is not None else 0
+
+
+def _try_flock(path: Path) -> int | None:
+    """An fd holding an exclusive lock on ``path``, or None if another holder has it."""
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o600)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        os.close(fd)
+        return None
+    except BaseException:
+        os.close(fd)
+        raise
+    return fd
