@@ -90,6 +90,7 @@ class Notifier:
         self._leading = False
         self._store_down = False
         self.counters: Counter[str] = Counter()
+        self._progress = asyncio.Condition()
 
     # --- the caller's side -------------------------------------------------------------
     async def send(self, chat_id: int, text: str, *, job_id: str | None = None) -> list[Job]:
@@ -130,6 +131,12 @@ class Notifier:
             "leading": self._leading,
             **self.counters,
         }
+
+    async def wait_until(self, predicate: Callable[[], bool], timeout_s: float) -> None:
+        """Until ``predicate()`` holds, checked after every delivery attempt (for operators'
+        tools and tests: "the blocked chat has been recorded")."""
+        async with asyncio.timeout(timeout_s), self._progress:
+            await self._progress.wait_for(predicate)
 
     async def chat_blocked(self, chat_id: int) -> None:
         parked = await self.outbox.park_chat(chat_id, ChatState.BLOCKED)
@@ -237,6 +244,8 @@ class Notifier:
             self._in_flight.pop(job.id, None)
             self._slots.release()
             self._wake.set()
+            async with self._progress:
+                self._progress.notify_all()
 
     async def _attempt(self, job: Job) -> None:
         try:
@@ -269,8 +278,8 @@ class Notifier:
         except (TelegramAPIError, TelegramNetworkError, ClientError, TimeoutError) as e:
             await self._retry_later(job, e)
         else:
-            self.counters["sent"] += 1
             await self._store(lambda: self.outbox.ack(job.id))
+            self.counters["sent"] += 1  # delivered and out of the outbox
 
     async def _park(self, job: Job, state: ChatState, reason: str) -> None:
         self.counters[f"chat_{state}"] += 1

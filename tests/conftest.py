@@ -41,6 +41,8 @@ class RedisServer:
         self._directory = directory
         self._process: asyncio.subprocess.Process | None = None
         self.port = _free_port()
+        #: Keep the data across restarts (an append-only file, as docker-compose runs it).
+        self.appendonly = False
 
     @property
     def url(self) -> str:
@@ -54,7 +56,8 @@ class RedisServer:
         self._process = await asyncio.create_subprocess_exec(
             self._binary,
             *("--port", str(self.port), "--bind", "127.0.0.1"),
-            *("--save", "", "--appendonly", "no", "--dir", str(self._directory)),
+            *("--save", "", "--dir", str(self._directory)),
+            *("--appendonly", "yes" if self.appendonly else "no", "--appendfsync", "always"),
             *("--daemonize", "no", "--protected-mode", "no"),
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,

@@ -1,0 +1,111 @@
+"""The delivery queue end to end, with the SQLite outbox and with a real Redis: flood limits
+kept by scheduling, blocked chats parked, long texts split, nothing lost or sent twice."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pytest
+
+from bot.outbox import ChatState, OutboxFullError
+from tests.bot.conftest import running
+
+if TYPE_CHECKING:
+    from collections.abc import Callable
+
+    from tests.conftest import RedisServer
+    from tests.fakes.fake_telegram import FakeTelegram
+    from utils.config import Settings
+
+CHATS = list(range(1000, 1050))
+PER_CHAT = 6
+
+
+async def test_300_messages_to_50_chats_arrive_once_in_order_within_the_limits(
+    outbox_backend: str | None, telegram: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    for chat in CHATS:
+        telegram.add_chat(chat)
+    blocked, flooded = CHATS[7], CHATS[3]
+    telegram.block(blocked)
+    telegram.fail_next("sendMessage", chat_id=flooded, status=429, retry_after=1)
+    async with running(make_settings(redis_url=outbox_backend)) as app:
+        for i in range(PER_CHAT):
+            for chat in CHATS:
+                await app.notifier.send(chat, f"msg {chat} #{i} &amp; more")
+        expected = (len(CHATS) - 1) * PER_CHAT
+        await telegram.wait_for_sent(
+            lambda m: m.text.startswith("msg"), count=expected, timeout=60
+        )
+        await app.notifier.wait_until(lambda: app.notifier.counters["sent"] >= expected, 10.0)
+        assert await app.outbox.chat_states() == {blocked: ChatState.BLOCKED}
+        assert len(await app.outbox.parked(blocked)) == PER_CHAT  # kept, not retried
+        assert await app.outbox.depth() == 0
+    texts = [m.text for m in telegram.sent if m.text.startswith("msg")]
+    assert len(texts) == expected
+    assert len(set(texts)) == expected  # none twice
+    for chat in CHATS:
+        if chat != blocked:
+            assert [m.text for m in telegram.sent_to(chat)] == [
+                f"msg {chat} #{i} &amp; more" for i in range(PER_CHAT)
+            ]
+    # the only 429 is the one the fake was told to give: the pace kept every limit
+    assert telegram.flood_429s == 1
+    assert telegram.flood_429s_by_chat == {flooded: 1}
+
+
+async def test_a_blocked_user_who_comes_back_gets_the_parked_messages(
+    telegram: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    chat = 1100
+    telegram.add_chat(chat)
+    telegram.block(chat)
+    async with running(make_settings()) as app:
+        await app.notifier.send(chat, "while you were away")
+        await app.notifier.wait_until(lambda: app.notifier.counters["chat_blocked"] == 1, 5.0)
+        assert await app.outbox.chat_state(chat) is ChatState.BLOCKED
+        assert telegram.sent_to(chat) == []
+        telegram.unblock(chat)
+        telegram.inject_message(chat, "/start")
+        await telegram.wait_for_sent(lambda m: m.text == "while you were away", timeout=10)
+
+
+async def test_a_long_text_is_split_and_a_full_outbox_refuses_loudly(
+    telegram: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    chat = 1200
+    telegram.add_chat(chat)
+    long_text = "\n".join(f"line {i:05d} " + "x" * 60 for i in range(200))  # ~14,000 chars
+    async with running(make_settings(outbox_capacity=5)) as app:
+        jobs = await app.notifier.send(chat, long_text)
+        assert len(jobs) == 4
+        parts = await telegram.wait_for_sent(lambda m: m.chat_id == chat, count=4, timeout=10)
+        assert "".join(p.text for p in parts) == long_text
+        await app.notifier.stop()  # nothing is taken out of the outbox from here on
+        for i in range(5):
+            await app.notifier.send(chat, f"queued {i}")
+        with pytest.raises(OutboxFullError, match="5"):
+            await app.notifier.send(chat, "one too many")
+        assert app.notifier.counters["refused_full"] == 1
+
+
+async def test_messages_survive_redis_going_away_and_coming_back(
+    telegram: FakeTelegram, make_settings: Callable[..., Settings], redis_server: RedisServer
+) -> None:
+    chat = 1300
+    telegram.add_chat(chat)
+    redis_server.appendonly = True  # as docker-compose runs it
+    await redis_server.restart()
+    telegram.delay("sendMessage", 0.1)  # messages wait in the outbox while Redis goes away
+    settings = make_settings(redis_url=redis_server.url, admin_chat_id=None)  # no outage alerts
+    async with running(settings) as app:
+        for i in range(10):
+            await app.notifier.send(chat, f"accepted {i}")
+        await telegram.wait_for_call("sendMessage")
+        await redis_server.stop()
+        await redis_server.start()
+        sent = await telegram.wait_for_sent(lambda m: m.chat_id == chat, count=10, timeout=30)
+        await app.notifier.wait_until(lambda: app.notifier.counters["sent"] >= 10, 10.0)
+        assert await app.outbox.depth() == 0
+    assert [m.text for m in sent] == [f"accepted {i}" for i in range(10)]
+    assert len(telegram.sent_to(chat)) == 10  # none twice
