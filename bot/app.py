@@ -223,7 +223,6 @@ async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
             http=app.http_url,
             outbox=type(app.outbox).__name__,
         )
-        app.ready.set()
         if app.webhook_mode:
             await _run_webhook(app)
         else:
@@ -236,6 +235,7 @@ async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
 
 async def _run_polling(app: BotApp) -> None:
     await app.bot.delete_webhook(drop_pending_updates=False)  # start_polling never does
+    app.ready.set()
     polling = asyncio.create_task(
         app.dispatcher.start_polling(
             app.bot,
@@ -264,6 +264,7 @@ async def _run_webhook(app: BotApp) -> None:
         allowed_updates=app.dispatcher.resolve_used_update_types(),
     )
     await app.dispatcher.emit_startup(bot=app.bot)
+    app.ready.set()
     try:
         await app.stop_requested.wait()
     finally:

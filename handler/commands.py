@@ -12,7 +12,6 @@ if TYPE_CHECKING:
 __all__ = ("bot_commands",)
 
 
-
 def N_(text: str) -> str:  # gettext's marker: translated where it is shown
     return text
 
