@@ -57,7 +57,6 @@ _log = structlog.get_logger(__name__)
 STORE_ERRORS: Final = (RedisError, sqlite3.Error, OSError)
 _BATCH: Final = 500  # pending jobs looked at per scheduling round
 _POLL_S: Final = 1.0  # how often jobs put by other processes are looked for
-_LEASE_S: Final = 10.0
 _T = TypeVar("_T")
 
 
@@ -177,11 +176,12 @@ class Notifier:
         renew_at = 0.0
         while not self._stopping:
             try:
+                lease_s = self._config.delivery_lease_s
                 if time.monotonic() >= renew_at:
-                    self._leading = await self.outbox.lead(self._owner, _LEASE_S)
-                    renew_at = time.monotonic() + _LEASE_S / 3
+                    self._leading = await self.outbox.lead(self._owner, lease_s)
+                    renew_at = time.monotonic() + lease_s / 3
                 if not self._leading:
-                    await self._pause(_LEASE_S / 3)
+                    await self._pause(lease_s / 3)
                     continue
                 await self._round()
                 self._store_recovered()

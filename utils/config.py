@@ -255,6 +255,7 @@ class TelegramConfig(_EnvModel):
     chat_interval_s: float = Field(default=1.0, ge=0)
     group_interval_s: float = Field(default=3.0, ge=0)
     delivery_concurrency: int = Field(default=4, ge=1, le=64)
+    delivery_lease_s: float = Field(default=10.0, gt=0)
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)

@@ -109,3 +109,28 @@ async def test_messages_survive_redis_going_away_and_coming_back(
         assert await app.outbox.depth() == 0
     assert [m.text for m in sent] == [f"accepted {i}" for i in range(10)]
     assert len(telegram.sent_to(chat)) == 10  # none twice
+
+
+async def test_network_errors_are_retried_and_what_telegram_refuses_is_set_aside(
+    telegram: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    flaky, gone, fine = 1400, 1401, 1402
+    for chat in (flaky, fine):
+        telegram.add_chat(chat)  # `gone` never started the bot: "chat not found"
+    telegram.fail_next("sendMessage", chat_id=flaky, status=502, times=2)
+    telegram.drop_connection_next("sendMessage", chat_id=flaky)
+    async with running(make_settings(admin_chat_id=None)) as app:
+        await app.notifier.send(flaky, "third time lucky")
+        await app.notifier.send(gone, "to nobody")
+        await app.notifier.send(fine, "<b>bad html</i>")  # a caller's bug: never deliverable
+        await app.notifier.send(fine, "after the bad one")
+        await telegram.wait_for_sent(lambda m: m.text == "third time lucky", timeout=10)
+        await telegram.wait_for_sent(lambda m: m.text == "after the bad one", timeout=10)
+        await app.notifier.wait_until(lambda: app.notifier.counters["sent"] >= 2, 5.0)
+        assert app.notifier.counters["retries"] == 3
+        assert await app.outbox.chat_states() == {gone: ChatState.NOT_FOUND}
+        ((dead, reason),) = await app.outbox.dead_letters()
+        assert dead.text == "<b>bad html</i>"
+        assert "can't parse entities" in reason
+        assert await app.outbox.depth() == 0
+    assert len(telegram.sent_to(flaky)) == 1
