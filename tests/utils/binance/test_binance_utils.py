@@ -57,7 +57,7 @@ def test_hmac_signature_matches_binances_worked_example() -> None:
 
 
 def test_non_ascii_values_are_percent_encoded_before_signing() -> None:
-    payload = encode_params({**PARAMS, "symbol": "１２３４５６"})  # noqa: RUF001 - the docs' own full-width example
+    payload = encode_params({**PARAMS, "symbol": "１２３４５６"})
     assert payload.startswith("symbol=%EF%BC%91%EF%BC%92%EF%BC%93%EF%BC%94%EF%BC%95%EF%BC%96&")
     signer = make_signer(SECRET)
     assert signer is not None
