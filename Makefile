@@ -24,7 +24,7 @@ locales: venv
 locales-update: venv
 	$(BIN)/pybabel extract -F babel.cfg -k _ -k __ -k N_ --no-location --sort-output \
 		--project binance-telegram-bot -o locales/messages.pot .
-	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages --no-location
+	$(BIN)/pybabel update -i locales/messages.pot -d locales -D messages
 
 redis:
 	@if command -v redis-server >/dev/null 2>&1 || [ -x $(DEBIAN_REDIS) ]; then \

@@ -77,6 +77,12 @@ async def test_balance_for_an_allowed_user_and_a_refusal_for_others(harness: Har
     assert "only for authorised users" in refusal.text
     assert str(STRANGER) in refusal.text
     assert sum(r.signed for r in harness.binance.requests) == signed_before
+    group = -4000
+    harness.telegram.add_chat(group, type="group")
+    harness.telegram.inject_message(group, "/balance", user_id=ALLOWED)
+    (in_group,) = await harness.telegram.wait_for_sent(lambda m: m.chat_id == group)
+    assert in_group.text == "Balances are shown only in a private chat with me."
+    assert sum(r.signed for r in harness.binance.requests) == signed_before
 
 
 async def test_stats_for_admins_only(harness: Harness) -> None:
