@@ -56,6 +56,7 @@ class _EnvModel(BaseSettings):
         extra="ignore",  # one .env holds every model's variables
         validate_by_name=True,  # Python callers pass field names, the environment aliases
         frozen=True,
+        defer_build=True,  # built when first loaded: a client alone never builds the bot's
     )
 
     @classmethod

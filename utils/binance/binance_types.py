@@ -340,7 +340,8 @@ class Order(BaseModel):
     """An order as Binance reports it. Source: spot ``POST/GET /api/v3/order``, futures
     ``POST/GET /fapi/v1/order``."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # defer_build: a model's validator is built on first use, not at import (start-up time)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
     symbol: str
     order_id: int = Field(alias="orderId")
@@ -364,7 +365,8 @@ OptDecimal = Annotated[Decimal | None, BeforeValidator(_blank_is_none)]
 class _Model(BaseModel):
     """Binance JSON parsed once: frozen, snake_case names with camelCase aliases."""
 
-    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore")
+    # defer_build: a model's validator is built on first use, not at import (start-up time)
+    model_config = ConfigDict(frozen=True, populate_by_name=True, extra="ignore", defer_build=True)
 
 
 class TickerPrice(_Model):
