@@ -19,14 +19,14 @@ from collections import Counter, deque
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import WebSocketException
 
 from utils.binance.binance_types import Market
 from utils.logging_setup import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable
+
+    from websockets.asyncio.client import ClientConnection
 
     from utils.binance.binance_websocket import WebSocketManager
 
@@ -83,7 +83,7 @@ class _Socket:
             while True:
                 raw = await self.ws.recv(decode=False)
                 inbox.put_nowait((self, raw if isinstance(raw, bytes) else raw.encode()))
-        except (WebSocketException, OSError):
+        except _ws_errors():
             inbox.put_nowait((self, None))
 
 
@@ -165,7 +165,7 @@ class StreamConnection:
         while True:
             try:
                 sock = await self._open()
-            except (WebSocketException, OSError, TimeoutError) as e:
+            except _ws_errors() as e:
                 attempt += 1
                 m.counters["reconnect_attempts"] += 1
                 _log.warning("ws_connect_failed", url=self.url, attempt=attempt, error=str(e))
@@ -187,6 +187,8 @@ class StreamConnection:
 
     async def _open(self) -> _Socket:
         await self.manager.connect_gate.admit()
+        from websockets.asyncio.client import connect  # noqa: PLC0415 - on first stream only
+
         ws = await connect(
             self.url,
             ping_interval=None,  # Binance pings us; our own pings would count against 5 msg/s
@@ -272,7 +274,7 @@ class StreamConnection:
         self._rotate_at = float("inf")
         try:
             sock = await self._open()
-        except (WebSocketException, OSError, TimeoutError) as e:
+        except _ws_errors() as e:
             _log.warning("ws_handover_failed", url=self.url, error=str(e))
             self._rotate_at = time.monotonic() + self.manager.settings.backoff_base_s
             return
@@ -324,7 +326,7 @@ class StreamConnection:
                     sock.subscribed.difference_update(batch)
                 self.manager.counters["control_messages"] += 1
                 await sock.send_control(method, batch)
-        except (WebSocketException, OSError):
+        except _ws_errors():
             return  # the reader reports the loss
 
     def _spawn(self, coro: Any) -> None:
@@ -334,3 +336,11 @@ class StreamConnection:
 
     def _event(self, kind: str, message: str) -> None:
         self.manager.event(kind, self.market, message, url=self.url, streams=len(self.wanted))
+
+
+def _ws_errors() -> tuple[type[BaseException], ...]:
+    """What a socket raises when it fails. ``websockets`` is imported with the first stream,
+    not with the client: a client that never streams does not pay for it at start-up."""
+    from websockets.exceptions import WebSocketException  # noqa: PLC0415 - see above
+
+    return (WebSocketException, OSError, TimeoutError)

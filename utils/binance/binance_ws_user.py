@@ -14,8 +14,6 @@ from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
 import orjson
-from websockets.asyncio.client import ClientConnection, connect
-from websockets.exceptions import InvalidStatus, WebSocketException
 
 from utils.binance.binance_exceptions import BinanceAPIError, BinanceWebSocketError
 from utils.binance.binance_types import BinanceEvent, ErrorCode, Market
@@ -23,6 +21,8 @@ from utils.logging_setup import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
+
+    from websockets.asyncio.client import ClientConnection
 
     from utils.binance.binance_ws_dispatch import Subscriber
 
@@ -81,6 +81,10 @@ class FuturesUserStream(_UserStream):
         self._ws: ClientConnection | None = None
 
     async def _run(self) -> None:
+        # websockets is imported with the first stream, not with the client (start-up time)
+        from websockets.asyncio.client import connect  # noqa: PLC0415
+        from websockets.exceptions import InvalidStatus, WebSocketException  # noqa: PLC0415
+
         attempt, fresh = 0, True
         while True:
             try:
@@ -158,6 +162,9 @@ class SpotUserStream(_UserStream):
         self._ids = itertools.count(1)
 
     async def _run(self) -> None:
+        from websockets.asyncio.client import connect  # noqa: PLC0415 - see FuturesUserStream
+        from websockets.exceptions import WebSocketException  # noqa: PLC0415
+
         attempt = 0
         while True:
             try:
