@@ -56,7 +56,7 @@ class _Run:
 
 RUNS: Final = (
     _Run("floor", None, "no limiter"),
-    _Run("ours", None, f"default margin {_DEFAULT_MARGIN:.0%}"),
+    _Run("ours", None, f"defaults (margin {_DEFAULT_MARGIN:.0%}, 1% while alone)"),
     _Run("ours", 0.01, "margin 1%"),
     _Run("python-binance", None, "defaults"),
     _Run("ccxt", None, "defaults (enableRateLimit)"),

@@ -162,6 +162,7 @@ class BinanceConfig(_EnvModel):
     pool_size: int = Field(default=100, ge=1)
     time_sync_interval_s: float = Field(default=300.0, gt=0)
     rate_limit_margin: float = Field(default=0.05, ge=0, le=0.5)
+    rate_limit_quiet_margin: float = Field(default=0.01, ge=0, le=0.5)
     rate_limit_guard_ms: int = Field(default=50, ge=0)
     rate_limit_max_pause_s: float = Field(default=30.0, ge=0)
     rate_limits_from_exchange: bool = True

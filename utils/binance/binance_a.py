@@ -434,6 +434,7 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         return WeightLimiter(
             LimiterConfig(
                 margin=config.rate_limit_margin,
+                quiet_margin=config.rate_limit_quiet_margin,
                 guard_s=config.rate_limit_guard_ms / 1000,
                 max_pause_wait_s=config.rate_limit_max_pause_s,
                 redis_retry_s=config.redis_retry_s,

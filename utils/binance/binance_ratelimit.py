@@ -49,6 +49,10 @@ _THRESHOLDS: Final = (0.8, 0.95)
 @dataclass(frozen=True, slots=True, kw_only=True)
 class LimiterConfig:
     margin: float = 0.05
+    # The margin while Binance's own count has shown no spend but ours (one process alone on
+    # its IP): the reserve against unseen spend shrinks to this, and grows back at once when
+    # the weight headers show someone else.
+    quiet_margin: float = 0.01
     guard_s: float = 0.05
     max_pause_wait_s: float = 30.0
     redis_retry_s: float = 5.0  # how long to limit in process before trying Redis again
@@ -67,7 +71,8 @@ class _Window:
     """A pool window and its ledger of slots, one per window index."""
 
     spec: RateWindow
-    effective: int
+    effective: int  # what may be booked in a window now: ``strict`` or ``relaxed``
+    relaxed: int = 0  # with the quiet margin: nobody else seen in this window or the last
     slots: dict[int, _Slot] = field(default_factory=dict)
     recent_idx: int = -1
     recent_ext: int = 0  # the neighbours' spend assumed for windows not yet observed
@@ -78,9 +83,12 @@ class _Window:
     interval: int = 0
     header: str = ""
     first_alert: float = 0.0
+    strict: int = 0
 
     def __post_init__(self) -> None:
         spec = self.spec
+        self.strict = self.effective
+        self.relaxed = self.relaxed or self.effective
         self.scope = f"{spec.market}:{'acct' if spec.per_account else 'ip'}"
         self.interval = spec.interval_s
         self.header = spec.header
@@ -141,7 +149,7 @@ class WeightLimiter:
     # --- configuration --------------------------------------------------------------
     def set_windows(self, market: Market, specs: Sequence[RateWindow]) -> None:
         """Install a market's pools (from ``exchangeInfo.rateLimits`` or the defaults)."""
-        self._windows[market] = tuple(_Window(spec, self._effective(spec.limit)) for spec in specs)
+        self._windows[market] = tuple(self._window(spec) for spec in specs)
         self._plans.clear()
         self._cost_cache.clear()
 
@@ -335,11 +343,17 @@ class WeightLimiter:
             spec = RateWindow(
                 endpoint.market, PoolKind.RAW_REQUESTS, interval_s, limit, label=label
             )
-            window = self._named[label] = _Window(spec, self._effective(limit))
+            window = self._named[label] = self._window(spec)
         return window
 
-    def _effective(self, limit: int) -> int:
-        return max(1, math.floor(limit * (1 - self._config.margin)))
+    def _window(self, spec: RateWindow) -> _Window:
+        margin = self._config.margin
+        quiet = min(margin, self._config.quiet_margin)
+        return _Window(
+            spec,
+            max(1, math.floor(spec.limit * (1 - margin))),
+            relaxed=max(1, math.floor(spec.limit * (1 - quiet))),
+        )
 
     def _blocked_until(self, costs: Sequence[tuple[_Window, int]]) -> float:
         return max((self._paused.get(w.scope, 0.0) for w, _ in costs), default=0.0)
@@ -543,3 +557,6 @@ def _settle_slot(w: _Window, idx: int, cost: int, refund: int, seen: int) -> Non
             w.recent_idx = idx
         if idx == w.recent_idx:  # early in a window the lower bound is still low
             w.recent_ext = max(w.previous_ext, slot.ext_lo)
+            # Alone on the IP (the server counted nothing but ours, here and in the window
+            # before): the quiet margin. Anyone else seen: the full margin again, at once.
+            w.effective = w.relaxed if w.recent_ext == 0 else w.strict

@@ -72,6 +72,34 @@ async def test_200_concurrent_mixed_calls_use_the_whole_budget_without_a_429(
     assert all(used <= LIMIT for used in full.values()), sorted(full.values())
 
 
+async def test_alone_on_its_ip_the_client_uses_98_percent_with_default_settings(
+    scaled_fake: FakeBinance,
+) -> None:
+    config = make_config(scaled_fake)  # the default 5 % margin, 1 % while nobody else is seen
+    until = time.time() + RUN_S
+    async with BinanceClient(config=config, redis=no_redis()) as client:
+        await saturate(client, tasks=200, until=until)
+    assert scaled_fake.count(status=429) == 0
+    full = full_windows(scaled_fake, until)
+    assert len(full) >= 2, full
+    assert all(0.98 * LIMIT <= used <= LIMIT for used in full.values()), sorted(full.values())
+
+
+async def test_a_neighbour_seen_in_the_headers_brings_the_full_margin_back(
+    scaled_fake: FakeBinance,
+) -> None:
+    other = LIMIT // 10
+    scaled_fake.background_weight[Market.SPOT] = other
+    until = time.time() + RUN_S
+    async with BinanceClient(config=make_config(scaled_fake), redis=no_redis()) as client:
+        await saturate(client, tasks=200, until=until)
+    assert scaled_fake.count(status=429) == 0
+    full = full_windows(scaled_fake, until)
+    assert len(full) >= 2, full
+    # with someone else on the IP, 5 % of the limit stays unused, as configured
+    assert all(used <= 0.95 * LIMIT + 1 for used in full.values()), sorted(full.values())
+
+
 async def test_two_processes_share_one_budget_through_redis(
     scaled_fake: FakeBinance, redis_server: RedisServer
 ) -> None:
