@@ -196,11 +196,26 @@ class WeightLimiter:
         if self._paused or (self._ledger is not None and self._shared()):
             return None
         now = self._clock()
-        at, charges = self._book_local(self._costs(endpoint, params), now)
-        if at > now:  # only a later window has room: undo, acquire() books and waits
-            _unbook_local(charges)
-            return None
-        return Ticket(endpoint, charges, at)
+        costs = self._costs(endpoint, params)
+        guard = self._config.guard_s
+        # _book_local's first step, unrolled: the hot path of every call
+        for w, cost in costs:
+            interval = w.interval
+            idx = int(now // interval)
+            start = idx * interval
+            if now < start + guard or now > start + interval - guard:
+                return None  # at a window's edge: acquire() books the next one and waits
+            slot = w.slots.get(idx)
+            recent = w.recent_ext
+            if slot is None:
+                used = recent
+            else:
+                used = slot.used + (slot.ext_hi if slot.ext_hi > recent else recent)
+            if used + cost > w.effective and (used > 0 or cost > w.spec.limit):
+                return None
+        return Ticket(
+            endpoint, tuple([self._charge(w, int(now // w.interval), c) for w, c in costs]), now
+        )
 
     async def acquire(self, endpoint: Endpoint, params: Params) -> Ticket:
         """Book the call's cost in every pool and wait until its window opens."""
@@ -267,17 +282,19 @@ class WeightLimiter:
         endpoint = ticket.endpoint
         now = self._clock()
         refund_to = endpoint.weight_on_success if succeeded else None
+        read = headers if not endpoint.ignore_weight_header else None
+        local = ticket.local
         rows: list[tuple[RateWindow, int, int, int, int]] = []
         for w, idx, cost in ticket.charges:
             refund = 0
             if refund_to is not None and w.spec.kind is PoolKind.REQUEST_WEIGHT:
                 refund = max(0, cost - refund_to)
             seen = -1
-            if headers is not None and w.header and not endpoint.ignore_weight_header:
-                raw = headers.get(w.header)
+            if read is not None and w.header:
+                raw = read.get(w.header)
                 if raw is not None and int(now // w.interval) == idx:
                     seen = int(raw)
-            if ticket.local:
+            if local:
                 _settle_slot(w, idx, cost, refund, seen)
             else:
                 rows.append((w.spec, idx, cost, refund, seen))
