@@ -24,6 +24,7 @@ HELPERS = {"binance_public", "binance_private"}
 FORBIDDEN: dict[str, set[str]] = {
     "binance_constants": MECHANISMS | TRANSPORTS | HELPERS | {"binance_a", "binance_utils"},
     "binance_types": MECHANISMS | TRANSPORTS | HELPERS | {"binance_a"},
+    "binance_models": MECHANISMS | TRANSPORTS | HELPERS | {"binance_a", "binance_utils"},
     "binance_exceptions": MECHANISMS | TRANSPORTS | HELPERS | {"binance_a", "binance_utils"},
     "binance_utils": MECHANISMS | TRANSPORTS | HELPERS | {"binance_a"},
     **{m: (MECHANISMS - {m}) | TRANSPORTS | HELPERS | {"binance_a"} for m in MECHANISMS},

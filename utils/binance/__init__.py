@@ -1,5 +1,7 @@
 """The async Binance client: ``BinanceClient`` (the facade), its settings and its errors."""
 
+from typing import TYPE_CHECKING
+
 from utils.binance.binance_a import BinanceClient, EventBus
 from utils.binance.binance_exceptions import (
     BinanceAPIError,
@@ -26,11 +28,13 @@ from utils.binance.binance_types import (
     BinanceEvent,
     KlineInterval,
     Market,
-    Order,
     OrderSide,
     OrderType,
 )
 from utils.config import BinanceConfig
+
+if TYPE_CHECKING:
+    from utils.binance.binance_models import Order
 
 __all__ = (
     "BinanceAPIError",
@@ -62,3 +66,12 @@ __all__ = (
     "OrderSide",
     "OrderType",
 )
+
+
+def __getattr__(name: str) -> object:
+    """``Order`` (a pydantic model) is loaded on first use, not with the package."""
+    if name == "Order":
+        from utils.binance.binance_models import Order  # noqa: PLC0415 - start-up time
+
+        return Order
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

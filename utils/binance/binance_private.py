@@ -10,28 +10,31 @@ from typing import TYPE_CHECKING, Any, Final
 from utils.binance.binance_constants import endpoint
 from utils.binance.binance_exceptions import BinanceInputError
 from utils.binance.binance_types import (
-    AccountInfo,
-    Balance,
     Endpoint,
     EndpointCaller,
-    FuturesAccount,
-    FuturesBalance,
-    Income,
-    LeverageChange,
     Market,
-    MyTrade,
-    Order,
     OrderSide,
     OrderType,
     Params,
-    PositionRisk,
-    TickerPrice,
+    models,
 )
 from utils.binance.binance_utils import check_limit, check_order, check_symbol, positive_decimal
 
 if TYPE_CHECKING:
     from decimal import Decimal
 
+    from utils.binance.binance_models import (
+        AccountInfo,
+        Balance,
+        FuturesAccount,
+        FuturesBalance,
+        Income,
+        LeverageChange,
+        MyTrade,
+        Order,
+        PositionRisk,
+        TickerPrice,
+    )
     from utils.binance.binance_utils import SymbolRules
 
 __all__ = ("ORDER_QUERY", "PrivateEndpoints")
@@ -94,7 +97,7 @@ class PrivateEndpoints(EndpointCaller):
         params.update(extra)
         await self._check_filters(params, market)
         reply = await self.place_order_checked(_ORDER_NEW[market], params)
-        return Order.model_validate(reply)
+        return models.Order.model_validate(reply)
 
     async def test_order(
         self,
@@ -155,7 +158,7 @@ class PrivateEndpoints(EndpointCaller):
         """Open orders of one symbol, or of all (which costs far more weight)."""
         params = {"symbol": check_symbol(symbol)} if symbol is not None else {}
         rows = await self.call_endpoint(_OPEN_ORDERS[market], params)
-        return [Order.model_validate(row) for row in rows]
+        return [models.Order.model_validate(row) for row in rows]
 
     async def get_all_orders(
         self, symbol: str, limit: int = 500, market: Market = Market.SPOT
@@ -163,12 +166,12 @@ class PrivateEndpoints(EndpointCaller):
         """Open, filled and cancelled orders of a symbol, oldest first."""
         params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, 1000)}
         rows = await self.call_endpoint(_ALL_ORDERS[market], params)
-        return [Order.model_validate(row) for row in rows]
+        return [models.Order.model_validate(row) for row in rows]
 
     # --- spot account ------------------------------------------------------------------
     async def get_account_info(self) -> AccountInfo:
         """The spot account, typed (``get_account`` answers the raw dict)."""
-        return AccountInfo.model_validate(await self.get_account())
+        return models.AccountInfo.model_validate(await self.get_account())
 
     async def get_balances(self, *, include_zero: bool = False) -> list[Balance]:
         """Spot balances; assets with nothing free or locked are left out unless asked."""
@@ -186,21 +189,23 @@ class PrivateEndpoints(EndpointCaller):
         if order_id is not None:
             params["orderId"] = order_id
         rows = await self.call_endpoint(_MY_TRADES, params)
-        return [MyTrade.model_validate(row) for row in rows]
+        return [models.MyTrade.model_validate(row) for row in rows]
 
     # --- futures account ---------------------------------------------------------------
     async def get_futures_balances(self) -> list[FuturesBalance]:
         """The futures wallet, typed (``get_futures_balance`` answers the raw list)."""
-        return [FuturesBalance.model_validate(row) for row in await self.get_futures_balance()]
+        return [
+            models.FuturesBalance.model_validate(row) for row in await self.get_futures_balance()
+        ]
 
     async def get_futures_account(self) -> FuturesAccount:
-        return FuturesAccount.model_validate(await self.call_endpoint(_FUTURES_ACCOUNT))
+        return models.FuturesAccount.model_validate(await self.call_endpoint(_FUTURES_ACCOUNT))
 
     async def get_position_risk(self, symbol: str | None = None) -> list[PositionRisk]:
         """Open futures positions (a named symbol is listed even when flat)."""
         params = {"symbol": check_symbol(symbol)} if symbol is not None else {}
         rows = await self.call_endpoint(_POSITION_RISK, params)
-        return [PositionRisk.model_validate(row) for row in rows]
+        return [models.PositionRisk.model_validate(row) for row in rows]
 
     async def get_income_history(
         self,
@@ -225,7 +230,7 @@ class PrivateEndpoints(EndpointCaller):
         if end_time is not None:
             params["endTime"] = end_time
         rows = await self.call_endpoint(_INCOME, params)
-        return [Income.model_validate(row) for row in rows]
+        return [models.Income.model_validate(row) for row in rows]
 
     async def change_leverage(self, symbol: str, leverage: int) -> LeverageChange:
         """Set a futures symbol's initial leverage (1 to 125; brackets may cap it lower)."""
@@ -233,7 +238,7 @@ class PrivateEndpoints(EndpointCaller):
             "symbol": check_symbol(symbol),
             "leverage": check_limit(leverage, _MAX_LEVERAGE, "leverage"),
         }
-        return LeverageChange.model_validate(await self.call_endpoint(_LEVERAGE, params))
+        return models.LeverageChange.model_validate(await self.call_endpoint(_LEVERAGE, params))
 
     # --- what the facade and the public helpers provide ---------------------------------
     async def place_order_checked(self, endpoint: Endpoint, params: Params) -> Any:
@@ -276,7 +281,7 @@ class PrivateEndpoints(EndpointCaller):
             params["orderId"] = order_id
         if client_order_id:
             params["origClientOrderId"] = client_order_id
-        return Order.model_validate(await self.call_endpoint(target, params))
+        return models.Order.model_validate(await self.call_endpoint(target, params))
 
 
 def _order_params(

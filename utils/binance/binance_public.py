@@ -13,27 +13,30 @@ from typing import TYPE_CHECKING, Any, Final
 
 from utils.binance.binance_constants import endpoint
 from utils.binance.binance_types import (
-    AggTrade,
-    AvgPrice,
-    BookTicker,
     EndpointCaller,
-    FundingRate,
-    Kline,
     KlineInterval,
     Market,
-    MarkPrice,
-    OpenInterest,
-    OrderBook,
-    Ticker24h,
-    TickerPrice,
-    Trade,
+    models,
 )
 from utils.binance.binance_utils import SymbolRules, check_interval, check_limit, check_symbol
 
 if TYPE_CHECKING:
     from pandas import DataFrame
 
-    from utils.binance.binance_types import SymbolInfo
+    from utils.binance.binance_models import (
+        AggTrade,
+        AvgPrice,
+        BookTicker,
+        FundingRate,
+        Kline,
+        MarkPrice,
+        OpenInterest,
+        OrderBook,
+        SymbolInfo,
+        Ticker24h,
+        TickerPrice,
+        Trade,
+    )
 
 __all__ = ("EXCHANGE_INFO", "SERVER_TIME", "PublicEndpoints")
 
@@ -143,33 +146,34 @@ class PublicEndpoints(EndpointCaller):
 
     # --- typed helpers -----------------------------------------------------------------
     async def get_ticker_price(self, symbol: str, market: Market = Market.SPOT) -> TickerPrice:
-        return TickerPrice.model_validate(await self.get_symbol_price(symbol, market))
+        return models.TickerPrice.model_validate(await self.get_symbol_price(symbol, market))
 
     async def get_ticker_stats(self, symbol: str, market: Market = Market.SPOT) -> Ticker24h:
         """The 24 h ticker, typed (``get_ticker_24h`` answers the raw dict)."""
-        return Ticker24h.model_validate(await self.get_ticker_24h(symbol, market))
+        return models.Ticker24h.model_validate(await self.get_ticker_24h(symbol, market))
 
     async def get_book_ticker(self, symbol: str, market: Market = Market.SPOT) -> BookTicker:
         reply = await self.call_endpoint(_BOOK[market], {"symbol": check_symbol(symbol)})
-        return BookTicker.model_validate(reply)
+        return models.BookTicker.model_validate(reply)
 
     async def get_avg_price(self, symbol: str) -> AvgPrice:
         """Spot's average price over the last few minutes (what MARKET notional uses)."""
         reply = await self.call_endpoint(_AVG_PRICE, {"symbol": check_symbol(symbol)})
-        return AvgPrice.model_validate(reply)
+        return models.AvgPrice.model_validate(reply)
 
     async def get_depth(
         self, symbol: str, limit: int = 100, market: Market = Market.SPOT
     ) -> OrderBook:
         """The order book, typed (``get_order_book`` answers the raw dict)."""
-        return OrderBook.model_validate(await self.get_order_book(symbol, limit, market))
+        return models.OrderBook.model_validate(await self.get_order_book(symbol, limit, market))
 
     async def get_recent_trades(
         self, symbol: str, limit: int = 500, market: Market = Market.SPOT
     ) -> list[Trade]:
         params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_TRADES)}
         return [
-            Trade.model_validate(row) for row in await self.call_endpoint(_TRADES[market], params)
+            models.Trade.model_validate(row)
+            for row in await self.call_endpoint(_TRADES[market], params)
         ]
 
     async def get_agg_trades(
@@ -177,7 +181,7 @@ class PublicEndpoints(EndpointCaller):
     ) -> list[AggTrade]:
         params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_TRADES)}
         rows = await self.call_endpoint(_AGG_TRADES[market], params)
-        return [AggTrade.model_validate(row) for row in rows]
+        return [models.AggTrade.model_validate(row) for row in rows]
 
     async def get_candles(
         self,
@@ -189,7 +193,7 @@ class PublicEndpoints(EndpointCaller):
         """Klines, typed; the last one is usually still open (``closed`` False)."""
         rows = await self.get_klines(symbol, interval, limit, market)
         now_ms = self._now_ms()
-        return [Kline.from_row(row, now_ms=now_ms) for row in rows]
+        return [models.Kline.from_row(row, now_ms=now_ms) for row in rows]
 
     async def get_klines_dataframe(
         self,
@@ -211,7 +215,7 @@ class PublicEndpoints(EndpointCaller):
 
     async def get_premium_index(self, symbol: str) -> MarkPrice:
         """Futures mark and index price, last funding rate and next funding time, typed."""
-        return MarkPrice.model_validate(await self.get_mark_price(symbol))
+        return models.MarkPrice.model_validate(await self.get_mark_price(symbol))
 
     async def get_funding_rate_history(
         self,
@@ -230,11 +234,11 @@ class PublicEndpoints(EndpointCaller):
         if end_time is not None:
             params["endTime"] = end_time
         rows = await self.call_endpoint(_FUNDING_RATE, params)
-        return [FundingRate.model_validate(row) for row in rows]
+        return [models.FundingRate.model_validate(row) for row in rows]
 
     async def get_open_interest(self, symbol: str) -> OpenInterest:
         reply = await self.call_endpoint(_OPEN_INTEREST, {"symbol": check_symbol(symbol)})
-        return OpenInterest.model_validate(reply)
+        return models.OpenInterest.model_validate(reply)
 
     # --- symbol rules ------------------------------------------------------------------
     async def symbol_rules(self, market: Market = Market.SPOT) -> SymbolRules:

@@ -25,17 +25,15 @@ from utils.binance.binance_exceptions import (
 )
 from utils.binance.binance_types import (
     KlineInterval,
-    LotSize,
     Market,
-    NotionalFilter,
     OrderType,
-    PriceFilter,
-    SymbolInfo,
+    models,
 )
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping
 
+    from utils.binance.binance_models import LotSize, PriceFilter, SymbolInfo
     from utils.binance.binance_types import Params
 
 __all__ = (
@@ -206,11 +204,11 @@ def parse_symbol_info(raw: Mapping[str, Any]) -> SymbolInfo:
     for row in raw.get("filters", ()):
         kind = row.get("filterType")
         if kind == "PRICE_FILTER":
-            fields["price_filter"] = PriceFilter.model_validate(row)
+            fields["price_filter"] = models.PriceFilter.model_validate(row)
         elif kind in ("LOT_SIZE", "MARKET_LOT_SIZE"):
-            fields[kind.lower()] = LotSize.model_validate(row)
+            fields[kind.lower()] = models.LotSize.model_validate(row)
         elif kind == "NOTIONAL":
-            fields["notional"] = NotionalFilter(
+            fields["notional"] = models.NotionalFilter(
                 filter_type=kind,
                 field="minNotional",
                 min_notional=Decimal(row["minNotional"]),
@@ -220,13 +218,13 @@ def parse_symbol_info(raw: Mapping[str, Any]) -> SymbolInfo:
             )
         elif kind == "MIN_NOTIONAL" and "notional" not in fields:
             futures = "notional" in row  # futures names the field ``notional``
-            fields["notional"] = NotionalFilter(
+            fields["notional"] = models.NotionalFilter(
                 filter_type=kind,
                 field="notional" if futures else "minNotional",
                 min_notional=Decimal(row["notional" if futures else "minNotional"]),
                 apply_min_to_market=bool(row.get("applyToMarket", True)),
             )
-    return SymbolInfo.model_validate({**raw, **fields})
+    return models.SymbolInfo.model_validate({**raw, **fields})
 
 
 class SymbolRules:
