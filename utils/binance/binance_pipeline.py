@@ -190,12 +190,16 @@ class RequestPipeline:
             if market in self._ready:
                 return
             if self.config.rate_limits_from_exchange:
+                # Another process on this Redis may have learned them: book this call there.
+                shared = await self.limiter.load_shared_windows(market)
                 params = {"symbol": "BTCUSDT"} if market is Market.SPOT else {}
                 response = await self.exchange(EXCHANGE_INFO[market], params)
                 windows = _windows_from(market, response.json().get("rateLimits", ()))
-                if windows:
-                    self.limiter.set_windows(market, windows)
+                if windows and not (shared and tuple(windows) == self.limiter.windows(market)):
+                    self.limiter.set_windows(market, windows)  # the call was booked elsewhere
                     await self.limiter.adopt(EXCHANGE_INFO[market], params, response.headers)
+                if windows:
+                    await self.limiter.share_windows(market)
             self._ready.add(market)
 
     async def _sync_time(self, market: Market, *, stale_since: float | None) -> None:

@@ -153,6 +153,38 @@ class WeightLimiter:
         self._plans.clear()
         self._cost_cache.clear()
 
+    async def load_shared_windows(self, market: Market) -> bool:
+        """Install the pools another process sharing this Redis learned for ``market``, so
+        that this process's own first call (the ``exchangeInfo`` that teaches it the limits)
+        is booked in the windows everyone uses. False when there are none (or no Redis)."""
+        if self._ledger is None or not self._shared():
+            return False
+        try:
+            rows = await self._ledger.learned_windows(str(market))
+        except self._redis_errors as e:
+            self._redis_failed(e)
+            return False
+        if not rows:
+            return False
+        self.set_windows(
+            market,
+            [
+                RateWindow(market, PoolKind(kind), iv, limit, acct)
+                for kind, iv, limit, acct in rows
+            ],
+        )
+        return True
+
+    async def share_windows(self, market: Market) -> None:
+        """Publish the pools this process learned for ``market`` to the others (Redis)."""
+        if self._ledger is None or not self._shared():
+            return
+        specs = [w.spec for w in self._windows.get(market, ())]
+        try:
+            await self._ledger.learn_windows(specs)
+        except self._redis_errors as e:
+            self._redis_failed(e)
+
     async def adopt(self, endpoint: Endpoint, params: Params, headers: Mapping[str, str]) -> None:
         """Charge an already answered call (the one that brought the limits) to the pools
         just installed, so its weight is not mistaken for another process's spend."""

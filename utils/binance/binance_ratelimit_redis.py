@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
 from redis.exceptions import RedisError
 
 if TYPE_CHECKING:
@@ -77,6 +78,25 @@ class RedisLedger:
             for spec, idx, cost in charges:
                 _ = pipe.hincrby(f"{self.base(spec)}:{idx}", "u", cost)
             await pipe.execute()
+
+    async def learned_windows(self, market: str) -> list[tuple[str, int, int, bool]] | None:
+        """The pools another process learned from ``exchangeInfo`` for ``market``:
+        ``(kind, interval_s, limit, per_account)`` rows, or None when nobody has yet."""
+        async with asyncio.timeout(_TIMEOUT_S):
+            raw = await self._redis.get(f"{self._prefix}:limits:{market}")
+        if raw is None:
+            return None
+        return [(str(k), int(i), int(n), bool(a)) for k, i, n, a in orjson.loads(raw)]
+
+    async def learn_windows(self, specs: Sequence[RateWindow]) -> None:
+        """Publish a market's pools as ``exchangeInfo`` gave them (kept a day)."""
+        if not specs:
+            return
+        rows = [(str(s.kind), s.interval_s, s.limit, s.per_account) for s in specs]
+        async with asyncio.timeout(_TIMEOUT_S):
+            await self._redis.set(
+                f"{self._prefix}:limits:{specs[0].market}", orjson.dumps(rows), ex=86400
+            )
 
     async def pause(self, scopes: Iterable[str], until: float, seconds: float) -> None:
         ms = max(1, int(seconds * 1000))

@@ -29,6 +29,9 @@ async def main(url: str, redis_url: str, tasks: int, until: float, margin: float
     redis = RedisConfig(url=redis_url, _env_file=None)
     try:
         async with BinanceClient(config=config, redis=redis) as client:
+            await client.call("GET /api/v3/ping")  # learns the limits, shares them in Redis
+            sys.stdout.write("ready\n")
+            sys.stdout.flush()
             done = await saturate(client, tasks=tasks, until=until)
         result = {"done": done, "error": None}
     except BinanceError as e:

@@ -103,9 +103,9 @@ async def test_a_neighbour_seen_in_the_headers_brings_the_full_margin_back(
 async def test_two_processes_share_one_budget_through_redis(
     scaled_fake: FakeBinance, redis_server: RedisServer
 ) -> None:
-    until = time.time() + RUN_S + 1.0  # the workers need a moment to start
+    until = time.time() + RUN_S + 2.0  # the workers need a moment to start
 
-    async def run_worker() -> dict[str, Any]:
+    async def start_worker() -> asyncio.subprocess.Process:
         process = await asyncio.create_subprocess_exec(
             sys.executable,
             "-m",
@@ -119,12 +119,23 @@ async def test_two_processes_share_one_budget_through_redis(
             stdout=asyncio.subprocess.PIPE,
             stderr=asyncio.subprocess.PIPE,
         )
+        assert process.stdout is not None
+        # "ready": it learned the limits (and published them in Redis) and is spending
+        ready = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+        assert ready == b"ready\n", ready
+        return process
+
+    async def result_of(process: asyncio.subprocess.Process) -> dict[str, Any]:
         out, err = await asyncio.wait_for(process.communicate(), timeout=60)
         assert process.returncode == 0, err.decode()[-2000:]
         result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
         return result
 
-    first, second = await asyncio.gather(run_worker(), run_worker())
+    # The second process starts while the first is spending: its own first call (exchangeInfo)
+    # must be booked in the windows the first one learned and shared, not come as a surprise.
+    first_process = await start_worker()
+    second_process = await start_worker()
+    first, second = await asyncio.gather(result_of(first_process), result_of(second_process))
     assert first["error"] is None, first
     assert second["error"] is None, second
     assert first["done"] > 0
