@@ -5,10 +5,11 @@ alarms next) goes through ``Notifier.send``.
 a job is removed only after Telegram accepted it, so a restart sends what was pending and
 nothing twice (a crash in the instant between Telegram's OK and the removal would resend that
 one message: the Bot API has no idempotency key). One process delivers at a time (the
-outbox's lease). Telegram's flood limits are kept by scheduling, not by collecting 429s: a
-global pace (``TELEGRAM_GLOBAL_RATE``), one message at a time per chat with
-``TELEGRAM_CHAT_INTERVAL_S`` (``TELEGRAM_GROUP_INTERVAL_S`` for groups) between Telegram's answer
-and the next send, oldest first per chat. A 429 pauses that chat for its ``retry_after``; 403
+outbox's lease). Telegram's flood limits are kept by scheduling, not by collecting 429s: one
+message at a time per chat with ``TELEGRAM_CHAT_INTERVAL_S`` (``TELEGRAM_GROUP_INTERVAL_S`` for
+groups) between Telegram's answer and the next send, oldest first per chat; the overall pace
+(``TELEGRAM_GLOBAL_RATE``) is the ``Bot`` session's ``bot.pacing.SendPacer``, which every send
+goes through, replies included. A 429 pauses that chat for its ``retry_after``; 403
 "blocked" and 400 "chat not found" park the chat's messages (recorded, never retried until the
 user is back); network and server errors retry with backoff and jitter, up to
 ``TELEGRAM_MAX_ATTEMPTS`` tries, then the message is set aside as a dead letter with the reason;
@@ -83,7 +84,6 @@ class Notifier:
         self._chat_next: dict[int, float] = {}
         self._in_flight: dict[str, asyncio.Task[None]] = {}
         self._busy_chats: set[int] = set()
-        self._global_next = 0.0
         self._task: asyncio.Task[None] | None = None
         self._stopping = False
         self._leading = False
@@ -117,14 +117,14 @@ class Notifier:
         """``depth``, ``parked``, ``dead``, ``blocked_chats``, ``in_flight``, counters."""
         depth, parked, dead, states = await asyncio.gather(
             self.outbox.depth(),
-            self.outbox.parked(),
-            self.outbox.dead_letters(),
+            self.outbox.depth("parked"),
+            self.outbox.depth("dead"),
             self.outbox.chat_states(),
         )
         return {
             "depth": depth,
-            "parked": len(parked),
-            "dead": len(dead),
+            "parked": parked,
+            "dead": dead,
             "blocked_chats": len(states),
             "in_flight": len(self._in_flight),
             "leading": self._leading,
@@ -197,10 +197,6 @@ class Notifier:
             await self._pause(_POLL_S if job is None else min(due - now, _POLL_S))
             return
         await self._slots.acquire()
-        wait_s = self._global_next - time.monotonic()
-        if wait_s > 0:
-            await asyncio.sleep(wait_s)  # the global pace: a few tens of milliseconds
-        self._global_next = max(time.monotonic(), self._global_next) + 1 / self._config.global_rate
         self._busy_chats.add(job.chat_id)
         self._in_flight[job.id] = asyncio.create_task(self._deliver(job), name=f"send-{job.id}")
 

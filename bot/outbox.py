@@ -48,6 +48,8 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import AsyncIterator, Callable, Sequence
 
+    from bot.outbox_types import JobState
+
 __all__ = (
     "DEFAULT_CAPACITY",
     "DEFAULT_DELIVERED_TTL_S",
@@ -208,9 +210,9 @@ class SqliteOutbox:
         async with self._read() as db, db.execute(_SELECT + "state='dead' ORDER BY seq") as rows:
             return [(_job(row), str(row[7])) async for row in rows]
 
-    async def depth(self) -> int:
+    async def depth(self, state: JobState = "pending") -> int:
         async with self._read() as db:
-            return await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE state='pending'")
+            return await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE state=?", state)
 
     async def lead(self, owner: str, ttl_s: float) -> bool:
         """Hold an exclusive ``flock`` on ``<file>.lock``; ``ttl_s`` is not needed here.

@@ -41,6 +41,8 @@ if TYPE_CHECKING:
 
     from redis.commands.core import AsyncScript
 
+    from bot.outbox_types import JobState
+
 __all__ = ("RedisOutbox",)
 
 _TIMEOUT_S: Final = 5.0  # a Redis that does not answer in this time is down
@@ -177,10 +179,10 @@ class RedisOutbox:
         rows = await self._call(self._read, [self._prefix, "dead", -1, ""])
         return [(_job(row[0], row[1:]), _str(row[-1])) for row in rows]
 
-    async def depth(self) -> int:
+    async def depth(self, state: JobState = "pending") -> int:
         self._check_open()
         async with asyncio.timeout(_TIMEOUT_S):
-            return int(await self._redis.zcard(f"{self._prefix}pending"))
+            return int(await self._redis.zcard(f"{self._prefix}{state}"))
 
     async def lead(self, owner: str, ttl_s: float) -> bool:
         """Take the lease if free (SET NX PX) or renew it if ``owner`` holds it."""

@@ -11,16 +11,20 @@ from __future__ import annotations
 import uuid
 from dataclasses import dataclass
 from enum import StrEnum
-from typing import TYPE_CHECKING, Final, Protocol
+from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
+
+#: Where a job is: waiting to be sent, held for a blocked chat, or set aside for good.
+JobState = Literal["pending", "parked", "dead"]
 
 __all__ = (
     "DEFAULT_CAPACITY",
     "DEFAULT_DELIVERED_TTL_S",
     "ChatState",
     "Job",
+    "JobState",
     "Outbox",
     "OutboxFullError",
     "new_job_id",
@@ -111,8 +115,8 @@ class Outbox(Protocol):
 
     async def dead_letters(self) -> list[tuple[Job, str]]: ...
 
-    async def depth(self) -> int:
-        """How many jobs are pending (parked and dead ones do not count)."""
+    async def depth(self, state: JobState = "pending") -> int:
+        """How many jobs are in ``state``: pending (the default), parked or dead."""
 
     async def lead(self, owner: str, ttl_s: float) -> bool:
         """Take or renew the delivery lease for ``ttl_s``; False while another owner has it."""
