@@ -17,10 +17,10 @@ import tempfile
 from pathlib import Path
 from typing import Final
 
-from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET, FakeBinance
+from tests.fakes.bot_env import fake_bot_env
+from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_telegram import FakeTelegram
 
-ROOT: Final = Path(__file__).resolve().parents[1]
 TOKEN: Final = "4242:DEMO"  # noqa: S105 - the fake Bot API's token, not a credential
 USER_ID: Final = 1001
 _TAG: Final = re.compile(r"<[^>]+>")
@@ -33,27 +33,6 @@ Try: /price btc eth   /balance   /stats   /help        (Ctrl-D or /quit to leave
 def plain(text: str) -> str:
     """The bot's HTML as a terminal shows it."""
     return html.unescape(_TAG.sub("", text))
-
-
-def bot_env(telegram: FakeTelegram, binance: FakeBinance, workdir: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("BINANCE_", "TELEGRAM_"))}
-    env.update(
-        PYTHONPATH=str(ROOT),
-        BOT_TOKEN=TOKEN,
-        TELEGRAM_API_URL=telegram.url,
-        BINANCE_BASE_URL=binance.url,
-        BINANCE_FUTURES_BASE_URL=binance.url,
-        BINANCE_API_KEY=TEST_API_KEY,
-        BINANCE_API_SECRET=TEST_API_SECRET,
-        ALLOWED_USER_IDS=str(USER_ID),
-        ADMIN_USER_IDS=str(USER_ID),
-        TELEGRAM_HTTP_PORT="0",
-        TELEGRAM_POLLING_TIMEOUT_S="1",
-        LOG_LEVEL="INFO",
-        REDIS_URL="",
-    )
-    env.pop("REDIS_URL")  # the embedded defaults: in-memory cache, SQLite outbox in workdir
-    return env
 
 
 async def chat(telegram: FakeTelegram, bot: asyncio.subprocess.Process) -> None:
@@ -95,7 +74,13 @@ async def main() -> int:
                     "-m",
                     "bot",
                     cwd=workdir,  # no .env from the checkout: only the demo's settings
-                    env=bot_env(telegram, binance, workdir),
+                    env=fake_bot_env(  # the embedded defaults: SQLite outbox in workdir
+                        telegram.url,
+                        binance.url,
+                        TOKEN,
+                        ALLOWED_USER_IDS=str(USER_ID),
+                        ADMIN_USER_IDS=str(USER_ID),
+                    ),
                     stdout=log,
                     stderr=log,
                 )

@@ -13,7 +13,8 @@ import pytest
 from bot.app import BotApp, build_app, serve
 from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET, FakeBinance
 from tests.fakes.fake_telegram import FakeTelegram
-from utils.config import BinanceConfig, LoggingConfig, RedisConfig, Settings, TelegramConfig
+from tests.utils.binance.conftest import make_config
+from utils.config import LoggingConfig, RedisConfig, Settings, TelegramConfig
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -57,19 +58,8 @@ def bot_settings(
         "throttle_burst": 3,
     }
     values.update(overrides)
-    binance_values: dict[str, Any] = {
-        "api_key": TEST_API_KEY,
-        "secret_key": TEST_API_SECRET,
-        "base_url": binance.url,
-        "futures_base_url": binance.url,
-        "request_timeout": 2.0,
-        "retry_base_delay_s": 0.01,
-        "retry_max_delay_s": 0.05,
-        "breaker_open_s": 0.5,
-    }
-    binance_values.update(binance_overrides or {})
     return Settings(
-        binance=BinanceConfig(**binance_values, _env_file=None),
+        binance=make_config(binance, cache_enabled=True, **(binance_overrides or {})),
         redis=RedisConfig(url=redis_url, key_prefix="test", _env_file=None),
         telegram=TelegramConfig(**values, _env_file=None),
         logging=LoggingConfig(_env_file=None),

@@ -8,20 +8,20 @@ import os
 import signal
 import sys
 from collections import Counter
-from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
 from bot.outbox import Job, SqliteOutbox
 from bot.outbox_redis import RedisOutbox
 from tests.bot.conftest import ALLOWED, TOKEN
-from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET
+from tests.fakes.bot_env import ROOT, fake_bot_env
 
 if TYPE_CHECKING:
+    from pathlib import Path
+
     from bot.outbox import Outbox
     from tests.fakes.fake_binance import FakeBinance
     from tests.fakes.fake_telegram import FakeTelegram
 
-ROOT: Final = Path(__file__).resolve().parents[2]
 PENDING: Final = 24
 
 
@@ -29,30 +29,18 @@ def bot_env(
     telegram: FakeTelegram, binance: FakeBinance, tmp_path: Path, redis_url: str | None = None
 ) -> dict[str, str]:
     """Everything through the environment, as in production (the cwd has no .env)."""
-    env = {
-        k: v
-        for k, v in os.environ.items()
-        if not k.startswith(("BINANCE_", "TELEGRAM_", "REDIS_", "BOT_", "ADMIN_", "WEBHOOK_"))
-    }
-    env.update(
-        PYTHONPATH=str(ROOT),
-        BOT_TOKEN=TOKEN,
-        TELEGRAM_API_URL=telegram.url,
-        BINANCE_BASE_URL=binance.url,
-        BINANCE_FUTURES_BASE_URL=binance.url,
-        BINANCE_API_KEY=TEST_API_KEY,
-        BINANCE_API_SECRET=TEST_API_SECRET,
+    redis = {"REDIS_URL": redis_url, "REDIS_KEY_PREFIX": "test"} if redis_url else {}
+    return fake_bot_env(
+        telegram.url,
+        binance.url,
+        TOKEN,
         ALLOWED_USER_IDS=str(ALLOWED),
-        TELEGRAM_HTTP_PORT="0",
-        TELEGRAM_POLLING_TIMEOUT_S="1",
         TELEGRAM_OUTBOX_PATH=str(tmp_path / "outbox.sqlite3"),
         TELEGRAM_CHAT_INTERVAL_S="0.05",
         TELEGRAM_GLOBAL_RATE="150",
         LOG_FORMAT="json",
+        **redis,
     )
-    if redis_url:
-        env.update(REDIS_URL=redis_url, REDIS_KEY_PREFIX="test")
-    return env
 
 
 async def start_bot(env: dict[str, str], cwd: Path) -> asyncio.subprocess.Process:
