@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import signal
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -373,17 +371,7 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         first_ban_s=args.first_ban_s,
     )
     fake.latency_s, fake.clock_skew_s = args.latency_ms / 1000, args.clock_skew_s
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await fake.start(host=args.host, port=args.port)
-    try:
-        sys.stdout.write(fake.url + "\n")
-        sys.stdout.flush()
-        await stop.wait()
-    finally:
-        await fake.close()
+    await fake.serve_until_signalled(host=args.host, port=args.port)
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -59,8 +59,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import re
-import signal
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -466,17 +464,9 @@ async def _serve_forever(args: argparse.Namespace) -> None:
         global_rate=args.global_rate,
         global_window_s=args.global_window_s,
     )
-    stop = asyncio.Event()
-    loop = asyncio.get_running_loop()
-    for sig in (signal.SIGINT, signal.SIGTERM):
-        loop.add_signal_handler(sig, stop.set)
-    await fake.start(host=args.host, port=args.port)
-    try:
-        sys.stdout.write(f"fake-telegram listening on {fake.url}\n")
-        sys.stdout.flush()
-        await stop.wait()
-    finally:
-        await fake.close()
+    await fake.serve_until_signalled(
+        host=args.host, port=args.port, banner="fake-telegram listening on {url}"
+    )
 
 
 def main(argv: Sequence[str] | None = None) -> None:

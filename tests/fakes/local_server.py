@@ -3,6 +3,9 @@ one) that a test opens with ``async with`` and that is always torn down."""
 
 from __future__ import annotations
 
+import asyncio
+import signal
+import sys
 from typing import Self
 
 from aiohttp import web
@@ -28,8 +31,25 @@ class LocalServer:
             runner, self._runner = self._runner, None
             await runner.cleanup()
 
-    async def start(self) -> None:
+    url: str = ""
+
+    async def start(self, *, host: str = "127.0.0.1", port: int = 0) -> None:
         raise NotImplementedError
+
+    async def serve_until_signalled(self, *, host: str, port: int, banner: str = "{url}") -> None:
+        """The command line's loop: serve, print ``banner`` (with the URL) on stdout for a
+        parent process to read, and stop cleanly on SIGINT or SIGTERM."""
+        stop = asyncio.Event()
+        loop = asyncio.get_running_loop()
+        for sig in (signal.SIGINT, signal.SIGTERM):
+            loop.add_signal_handler(sig, stop.set)
+        await self.start(host=host, port=port)
+        try:
+            sys.stdout.write(banner.format(url=self.url) + "\n")
+            sys.stdout.flush()
+            await stop.wait()
+        finally:
+            await self.close()
 
     async def close(self) -> None:
         await self._stop_serving()
