@@ -8,7 +8,6 @@ Each kind (per market, per pool and level) is sent at most once per
 
 from __future__ import annotations
 
-import asyncio
 import time
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
@@ -16,6 +15,7 @@ from typing import TYPE_CHECKING, Any, Final
 import structlog
 
 from bot.outbox import OutboxFullError
+from handler.deps import BackgroundTasks
 from handler.text import escape
 
 if TYPE_CHECKING:
@@ -70,7 +70,7 @@ class AdminAlerts:
         self._cooldown_s = cooldown_s
         self._clock = clock
         self._held: dict[str, _Held] = {}
-        self._tasks: set[asyncio.Task[None]] = set()
+        self._tasks = BackgroundTasks()
         self.sent = 0
 
     def on_binance_event(self, event: BinanceEvent) -> None:
@@ -89,7 +89,7 @@ class AdminAlerts:
 
     async def aclose(self) -> None:
         """Wait for the alerts being stored (they are durable once stored)."""
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await self._tasks.aclose(cancel=False)
 
     def _raise(self, kind: str, scope: str, message: str) -> None:
         if self._chat_id is None or kind not in ALERTED_KINDS:
@@ -106,9 +106,7 @@ class AdminAlerts:
         text = f"{icon} <b>{escape(kind)}</b>\n{escape(message)}"
         if suppressed:
             text += f"\n<i>{suppressed} more like this since the last alert</i>"
-        task = asyncio.get_running_loop().create_task(self._send(kind, text))
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        self._tasks.spawn(self._send(kind, text))
 
     async def _send(self, kind: str, text: str) -> None:
         assert self._chat_id is not None  # noqa: S101 - checked by _raise

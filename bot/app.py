@@ -257,10 +257,9 @@ async def _run_polling(app: BotApp) -> None:
 async def _run_webhook(app: BotApp) -> None:
     tg = app.settings.telegram
     assert tg.webhook_url is not None  # noqa: S101 - webhook_mode checked it
-    secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else None
     await app.bot.set_webhook(
         url=tg.webhook_url,
-        secret_token=secret,
+        secret_token=tg.webhook_secret_value,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
     )
     await app.dispatcher.emit_startup(bot=app.bot)
@@ -289,9 +288,11 @@ async def _serve_http(app: BotApp) -> web.AppRunner:
     web_app.router.add_get("/healthz", _healthz)
     web_app.router.add_get("/metrics", _metrics)
     if tg.webhook_url is not None:
-        secret = tg.webhook_secret.get_secret_value() if tg.webhook_secret else None
         SimpleRequestHandler(
-            dispatcher=app.dispatcher, bot=app.bot, secret_token=secret, handle_in_background=False
+            dispatcher=app.dispatcher,
+            bot=app.bot,
+            secret_token=tg.webhook_secret_value,
+            handle_in_background=False,
         ).register(web_app, path=tg.webhook_path)
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30.0)
     await runner.setup()

@@ -40,7 +40,9 @@ class BackgroundTasks:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
-    async def aclose(self) -> None:
-        for task in tuple(self._tasks):
-            task.cancel()
+    async def aclose(self, *, cancel: bool = True) -> None:
+        """Cancel what is left (or, with ``cancel=False``, let it finish) and wait for it."""
+        if cancel:
+            for task in tuple(self._tasks):
+                task.cancel()
         await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -293,6 +293,11 @@ class TelegramConfig(_EnvModel):
         return None if value is None else _url(value)
 
     @property
+    def webhook_secret_value(self) -> str | None:
+        """``WEBHOOK_SECRET`` in plain text (for setWebhook and the header check), or None."""
+        return self.webhook_secret.get_secret_value() if self.webhook_secret else None
+
+    @property
     def admin_ids(self) -> frozenset[int]:
         """Users who may run admin commands: ADMIN_USER_IDS, plus ADMIN_CHAT_ID when it is a
         private chat (a positive id is a user's own chat)."""

@@ -2,6 +2,7 @@
 
 from typing import TYPE_CHECKING
 
+from utils.binance import binance_types
 from utils.binance.binance_a import BinanceClient, EventBus
 from utils.binance.binance_exceptions import (
     BinanceAPIError,
@@ -71,7 +72,5 @@ __all__ = (
 def __getattr__(name: str) -> object:
     """``Order`` (a pydantic model) is loaded on first use, not with the package."""
     if name == "Order":
-        from utils.binance.binance_models import Order  # noqa: PLC0415 - start-up time
-
-        return Order
+        return binance_types.models.Order
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -54,41 +54,13 @@ else:
 
 def __getattr__(name: str) -> Any:
     """The models by their old address (``binance_types.Order``), loaded on first use."""
-    if name in _MODEL_NAMES:
+    if name.startswith("__"):  # introspection probes must not load the models
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    try:
         return getattr(models, name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    except AttributeError:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
 
-
-_MODEL_NAMES = frozenset(
-    (
-        "Order",
-        "TickerPrice",
-        "Ticker24h",
-        "BookTicker",
-        "AvgPrice",
-        "OrderBook",
-        "Trade",
-        "AggTrade",
-        "Kline",
-        "Balance",
-        "AccountInfo",
-        "MyTrade",
-        "MarkPrice",
-        "FundingRate",
-        "OpenInterest",
-        "FuturesBalance",
-        "FuturesAsset",
-        "FuturesPosition",
-        "FuturesAccount",
-        "PositionRisk",
-        "Income",
-        "LeverageChange",
-        "PriceFilter",
-        "LotSize",
-        "NotionalFilter",
-        "SymbolInfo",
-    )
-)
 
 Params = Mapping[str, Any]
 
