@@ -7,20 +7,23 @@ instead of failing when it is out of date."""
 from __future__ import annotations
 
 import ast
-import json
 import os
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Final
 
 import pytest
-import yaml
 
-from tests.utils.binance.test_endpoint_table import IN_SCOPE, OPENXAPI, POSTMAN, SPECS
+from tests.utils.binance.test_endpoint_table import (
+    IN_SCOPE,
+    needs_specs,
+    openxapi_docs,
+    postman_items,
+)
 from utils.binance.binance_constants import ENDPOINTS
 from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
-    from collections.abc import Iterable, Iterator
+    from collections.abc import Iterable
 
 
 REPO: Final = Path(__file__).resolve().parents[1]
@@ -32,29 +35,18 @@ MARKETS: Final = {
     Market.FUTURES: "USDⓈ-M futures (`/fapi`, `/futures/data`)",
 }
 
-if not SPECS.is_dir():  # the spec files live in the workplace's shared/ folder, beside the repo
-    message = f"Binance's spec files are missing: expected them at {SPECS}"
-    if os.environ.get("CI") == "true":
-        raise RuntimeError(message)  # CI must never pass by skipping
-    pytestmark = pytest.mark.skip(reason=message)
+pytestmark = needs_specs()
 
 
 def spec_operations() -> set[str]:
     """``"METHOD /path"`` of every in-scope operation in the Postman and openxapi files."""
 
-    def walk(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for item in items:
-            yield from walk(item["item"]) if "item" in item else (item,)
-
-    keys: set[str] = set()
-    for name in POSTMAN:
-        for item in walk(json.loads((SPECS / name).read_text(encoding="utf-8"))["item"]):
-            request = item["request"]
-            keys.add(f"{request['method']} /{'/'.join(request['url']['path'])}")
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    for name in OPENXAPI:
-        with (SPECS / name).open(encoding="utf-8") as f:
-            paths = yaml.load(f, Loader=loader)["paths"]  # noqa: S506 - a (C)SafeLoader
+    keys = {
+        f"{item['request']['method']} /{'/'.join(item['request']['url']['path'])}"
+        for item in postman_items()
+    }
+    for doc in openxapi_docs():
+        paths = doc["paths"]
         keys |= {
             f"{verb.upper()} {path}"
             for path, methods in paths.items()

@@ -37,11 +37,38 @@ EXCLUDED = {f"{m} /api/v3/userDataStream" for m in ("POST", "PUT", "DELETE")}
 TRANSPORT = {"timestamp", "signature", "recvWindow"}
 TAG = re.compile(r"\(\s*(NONE|MARKET[ _]DATA|USER[ _]STREAM|USER[ _]DATA|TRADE)\s*\)", re.I)
 
-if not SPECS.is_dir():  # the spec files live in the workplace's shared/ folder, beside the repo
+
+def needs_specs() -> list[pytest.MarkDecorator]:
+    """The marks of a module that reads Binance's spec files: they live in the workplace's
+    shared/ folder beside the repo; without them a local run skips and CI fails."""
+    if SPECS.is_dir():
+        return []
     message = f"Binance's spec files are missing: expected them at {SPECS}"
     if os.environ.get("CI") == "true":
         raise RuntimeError(message)  # CI must never pass by skipping
-    pytestmark = pytest.mark.skip(reason=message)
+    return [pytest.mark.skip(reason=message)]
+
+
+def postman_items() -> Iterator[dict[str, Any]]:
+    """Every operation (leaf item) of the Postman collections."""
+
+    def walk(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
+        for item in items:
+            yield from walk(item["item"]) if "item" in item else (item,)
+
+    for name in POSTMAN:
+        yield from walk(json.loads((SPECS / name).read_text(encoding="utf-8"))["item"])
+
+
+def openxapi_docs() -> Iterator[dict[str, Any]]:
+    """The openxapi OpenAPI documents, parsed."""
+    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
+    for name in OPENXAPI:
+        with (SPECS / name).open(encoding="utf-8") as f:
+            yield yaml.load(f, Loader=loader)  # noqa: S506 - loader is (C)SafeLoader
+
+
+pytestmark = needs_specs()
 
 
 class SpecOp:
@@ -72,29 +99,21 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
 
 @pytest.fixture(scope="module")
 def postman(regenerated: Any) -> dict[str, SpecOp]:
-    def walk(items: list[dict[str, Any]]) -> Iterator[dict[str, Any]]:
-        for item in items:
-            yield from walk(item["item"]) if "item" in item else (item,)
-
     ops: dict[str, SpecOp] = {}
-    for name in POSTMAN:
-        for item in walk(json.loads((SPECS / name).read_text(encoding="utf-8"))["item"]):
-            request = item["request"]
-            url = request["url"]
-            body = (request.get("body") or {}).get("urlencoded") or []
-            params = {p["key"]: not p.get("disabled") for p in url.get("query", []) + body}
-            key = f"{request['method']} /{'/'.join(url['path'])}"
-            ops[key] = SpecOp(item["name"], "signature" in params, params)
+    for item in postman_items():
+        request = item["request"]
+        url = request["url"]
+        body = (request.get("body") or {}).get("urlencoded") or []
+        params = {p["key"]: not p.get("disabled") for p in url.get("query", []) + body}
+        key = f"{request['method']} /{'/'.join(url['path'])}"
+        ops[key] = SpecOp(item["name"], "signature" in params, params)
     return ops
 
 
 @pytest.fixture(scope="module")
 def openxapi(regenerated: Any) -> dict[str, SpecOp]:
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
     ops: dict[str, SpecOp] = {}
-    for name in OPENXAPI:
-        with (SPECS / name).open(encoding="utf-8") as f:
-            doc = yaml.load(f, Loader=loader)  # noqa: S506 - loader is (C)SafeLoader
+    for doc in openxapi_docs():
         for path, methods in doc["paths"].items():
             for verb, raw in methods.items():
                 if verb not in {"get", "post", "put", "delete"}:
