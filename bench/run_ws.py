@@ -4,7 +4,8 @@
 consumes frames until the one whose first ticker is the end marker. ``plain`` is the floor: a
 bare ``websockets`` connection, ``json.loads`` per frame and a no-op callback. ``ours`` is
 ``BinanceClient.ws_all_mini_tickers`` with a no-op callback (one orjson decode per frame,
-per-subscriber mailbox, conflation). CPU is ``time.process_time()`` from the first frame to
+the rows wrapped as a lazily typed ``EventArray``, per-subscriber mailbox, conflation) that
+reads the first row's symbol. CPU is ``time.process_time()`` from the first frame to
 the end marker; ``callbacks`` counts frames handed to the callback (ours may conflate)."""
 
 from __future__ import annotations
@@ -14,7 +15,10 @@ import asyncio
 import json
 import sys
 import time
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
+
+if TYPE_CHECKING:
+    from utils.binance.binance_ws_events import EventArray, MiniTickerEvent
 
 __all__ = ("END_SYMBOL", "main")
 
@@ -59,9 +63,9 @@ async def ours(url: str) -> dict[str, Any]:
 
     clock, done = _Clock(), asyncio.Event()
 
-    def on_prices(data: list[dict[str, Any]]) -> None:
+    def on_prices(data: EventArray[MiniTickerEvent]) -> None:
         clock.tick()
-        if data[0]["s"] == END_SYMBOL:
+        if data[0].symbol == END_SYMBOL:
             done.set()
 
     config = BinanceConfig(

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import ast
 import os
+from collections.abc import Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
@@ -19,8 +20,9 @@ from tests.utils.binance.test_endpoint_table import (
     openxapi_docs,
     postman_items,
 )
+from utils.binance import binance_constants
 from utils.binance.binance_constants import ENDPOINTS
-from utils.binance.binance_types import Market
+from utils.binance.binance_types import Endpoint, Market
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -67,6 +69,16 @@ def helper_operations() -> set[str]:
             if isinstance(node, ast.Constant)
             and isinstance(node.value, str)
             and node.value in ENDPOINTS
+        }
+        # Lookups shared with the pipeline live in the table module and are imported by name.
+        found |= {
+            entry.key
+            for node in ast.walk(tree)
+            if isinstance(node, ast.ImportFrom) and node.module == binance_constants.__name__
+            for alias in node.names
+            if isinstance(table := getattr(binance_constants, alias.name), Mapping)
+            for entry in table.values()
+            if isinstance(entry, Endpoint)
         }
     return found
 

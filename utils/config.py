@@ -2,16 +2,23 @@
 
 This module alone reads the environment. Each model reads the process environment and a
 ``.env`` file in the working directory (the environment wins); empty values count as unset,
-so a copy of ``.env.example`` works as it is. ``from_env()`` turns pydantic's report into one
-error that names the variable and its bad value, and never shows a secret's value.
+so a copy of ``.env.example`` works as it is. One ``.env`` holds every model's variables, so a
+model ignores the others' there; a keyword argument from Python, though, must be one of its
+settings: a misspelt one raises, naming the closest known setting. Every bad value raises one
+``SettingsError`` (``BinanceConfigError`` for ``BinanceConfig``) naming the variable or keyword
+and its value, never a secret's value. This module imports nothing from ``utils.binance``.
 """
 
 from __future__ import annotations
 
+import difflib
+import math
+import os
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
-from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Final, Literal, Self, get_args
+from pathlib import Path, PurePath
+from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Final, Literal, Self, get_args
 from urllib.parse import urlsplit
 
 from pydantic import Field, SecretStr, ValidationError, ValidationInfo, field_validator
@@ -19,10 +26,13 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 from pydantic_settings.sources import ENV_FILE_SENTINEL, DotenvType
 
 if TYPE_CHECKING:
+    from collections.abc import Iterable
+
     from pydantic_core import ErrorDetails
 
 __all__ = (
     "BinanceConfig",
+    "BinanceConfigError",
     "LoggingConfig",
     "RedisConfig",
     "Settings",
@@ -39,11 +49,20 @@ _WEBHOOK_SECRET: Final = re.compile(r"[A-Za-z0-9_-]{1,256}")
 
 
 class SettingsError(ValueError):
-    """A setting outside Binance's is malformed; ``variable`` names the environment variable."""
+    """A setting is malformed or unknown. ``variable`` names what set it: the environment
+    variable, or the keyword argument when the value came from Python."""
 
     def __init__(self, message: str, *, variable: str | None = None) -> None:
         super().__init__(message)
         self.variable = variable
+
+
+class BinanceConfigError(SettingsError):
+    """A Binance client setting is malformed or unknown, or its private key file unusable.
+
+    ``utils.binance.binance_exceptions`` re-exports it; it is a settings error, not a
+    ``BinanceError``: nothing was sent to Binance.
+    """
 
 
 class _EnvModel(BaseSettings):
@@ -59,6 +78,30 @@ class _EnvModel(BaseSettings):
         defer_build=True,  # built when first loaded: a client alone never builds the bot's
     )
 
+    # Keyword arguments refused with a reason (upper-case name -> why, and what to do).
+    _REFUSED: ClassVar[Mapping[str, str]] = {}
+    # Names people reach for (lower-case) -> the setting that does it; before difflib's guess.
+    _SYNONYMS: ClassVar[Mapping[str, str]] = {}
+
+    def __init__(self, **values: Any) -> None:
+        """Python callers: every keyword must name a setting (field name or variable, in any
+        case); ``_env_file`` and the other underscored ones are pydantic-settings' own.
+
+        Raises:
+            SettingsError: (BinanceConfigError for BinanceConfig) naming the keyword or
+                variable, the closest known setting for an unknown keyword.
+        """
+        given = {key.lower(): key for key in values if not key.startswith("_")}
+        cls = type(self)
+        cls._check_keywords(given.values())
+        try:
+            super().__init__(**values)
+        except ValidationError as exc:
+            problems = [cls._describe(error, given) for error in exc.errors()]
+            message = "; ".join(text for text, _ in problems)
+            # Not chained: pydantic's own report prints the raw input, secrets included.
+            raise cls._error(message, variable=problems[0][1]) from None
+
     @classmethod
     def from_env(cls, *, _env_file: DotenvType | None = ENV_FILE_SENTINEL) -> Self:
         """Read the environment and ``.env`` (or ``_env_file``; ``None`` reads no file).
@@ -66,13 +109,7 @@ class _EnvModel(BaseSettings):
         Raises:
             SettingsError: (BinanceConfigError for BinanceConfig) naming the bad variable.
         """
-        try:
-            return cls(_env_file=_env_file)
-        except ValidationError as exc:
-            problems = [cls._describe(error) for error in exc.errors()]
-            message = "; ".join(text for text, _ in problems)
-            # Not chained: pydantic's own report prints the raw input, secrets included.
-            raise cls._error(message, variable=problems[0][1]) from None
+        return cls(_env_file=_env_file)
 
     @classmethod
     def env_names(cls) -> dict[str, tuple[str, ...]]:
@@ -87,21 +124,62 @@ class _EnvModel(BaseSettings):
         return names
 
     @classmethod
-    def _error(cls, message: str, *, variable: str | None) -> ValueError:
+    def keywords(cls) -> dict[str, str]:
+        """What a Python caller may pass: each field's name and alias, lower-cased, mapped to
+        its usual spelling (pydantic-settings matches keywords in any case)."""
+        spelled: dict[str, str] = {}
+        for name, field in cls.model_fields.items():
+            spelled[name] = name
+            if isinstance(field.validation_alias, str):
+                spelled[field.validation_alias.lower()] = field.validation_alias
+        return spelled
+
+    @classmethod
+    def _check_keywords(cls, given: Iterable[str]) -> None:
+        known = cls.keywords()
+        for key in given:
+            if key.lower() not in known:
+                raise cls._error(cls._unknown(key, known), variable=key)
+
+    @classmethod
+    def _unknown(cls, key: str, known: Mapping[str, str]) -> str:
+        name = cls.__name__
+        refused = cls._REFUSED.get(key.upper())
+        if refused is not None:
+            return f"{key} is not a {name} setting: {refused}"
+        for field, variables in cls.env_names().items():
+            if key.upper() in variables:
+                return f"{key} is an environment variable; in Python pass {field}="
+        match = cls._SYNONYMS.get(key.lower())
+        if match is None:
+            close = difflib.get_close_matches(key.lower(), known, n=1, cutoff=0.6)
+            match = known[close[0]] if close else None
+        if match is None:
+            return f"{name} has no setting {key!r}; .env.example lists every setting"
+        spelled = match.upper() if key.isupper() else match.lower()
+        return f"{name} has no setting {key!r}; did you mean {spelled}?"
+
+    @classmethod
+    def _error(cls, message: str, *, variable: str | None) -> SettingsError:
         return SettingsError(message, variable=variable)
 
     @classmethod
-    def _describe(cls, error: ErrorDetails) -> tuple[str, str | None]:
+    def _describe(cls, error: ErrorDetails, given: Mapping[str, str]) -> tuple[str, str | None]:
+        """One problem as text, and the variable or keyword (``given``) that set the value."""
         loc = error["loc"]
         msg = str(error["msg"]).removeprefix("Value error, ")
         if not loc:
             return msg, None
-        field_name, variable = cls._field_for(str(loc[0]))
+        key = str(loc[0])
+        field_name, variable = cls._field_for(key)
+        variable = given.get(key.lower(), variable)  # a keyword wins over the environment
         items = "".join(f" item {part + 1}" for part in loc[1:] if isinstance(part, int))
         field = cls.model_fields.get(field_name) if field_name else None
         if field is not None and SecretStr in (field.annotation, *get_args(field.annotation)):
             return f"{variable}{items} (value hidden) is not valid: {msg}", variable
-        return f"{variable}{items}={error.get('input')!r} is not valid: {msg}", variable
+        value = error.get("input")
+        shown = str(value) if isinstance(value, PurePath) else value
+        return f"{variable}{items}={shown!r} is not valid: {msg}", variable
 
     @classmethod
     def _field_for(cls, key: str) -> tuple[str | None, str]:
@@ -118,6 +196,11 @@ class _EnvModel(BaseSettings):
         return None, key.upper()
 
 
+def _per_window(rate: float, period_s: float) -> tuple[int, float]:
+    count = max(1, math.floor(rate))
+    return count, period_s * count / rate
+
+
 def _url(value: str) -> str:
     value = value.strip().rstrip("/")
     parts = urlsplit(value)
@@ -127,9 +210,34 @@ def _url(value: str) -> str:
 
 
 class BinanceConfig(_EnvModel):
-    """Binance client settings: credentials, endpoints, timeouts and protection mechanisms."""
+    """Binance client settings: credentials, endpoints, timeouts and protection mechanisms.
+
+    The seed's names work as written, as keywords or variables: ``MAX_REQUESTS_PER_SECOND``,
+    ``LIMITER_RATE``/``LIMITER_PERIOD`` and ``MIN_REQUEST_INTERVAL`` (optional caps on top of
+    the weight limiter), ``MAX_WEBSOCKET_CONNECTIONS``, ``ENABLE_RATE_LIMIT_CHECKS``;
+    ``REQUEST_WEIGHTS`` is refused, saying why.
+    """
 
     model_config = SettingsConfigDict(env_prefix="BINANCE_")
+
+    _REFUSED: ClassVar[Mapping[str, str]] = {
+        "REQUEST_WEIGHTS": (
+            "the client knows every endpoint's weight from Binance's own specs, per parameter "
+            "(depth's limit, a ticker with or without symbol), and corrects its count from the "
+            "X-MBX-USED-WEIGHT headers, so a hand-written table could only be wrong (the "
+            "seed's gives POST /api/v3/order 10 and GET /api/v3/account 10; Binance charges "
+            "1 and 20). For more headroom raise BINANCE_RATE_LIMIT_MARGIN, or cap requests "
+            "with MAX_REQUESTS_PER_SECOND"
+        ),
+    }
+    _SYNONYMS: ClassVar[Mapping[str, str]] = {
+        "api_secret": "secret_key",
+        "timeout": "request_timeout",
+        "max_retries": "retry_attempts",
+        "backoff_factor": "retry_base_delay_s",
+        "max_connections": "MAX_WEBSOCKET_CONNECTIONS",
+        "max_pool_size": "MAX_WEBSOCKET_CONNECTIONS",
+    }
 
     api_key: SecretStr | None = None
     # The seed's .env calls it BINANCE_API_SECRET; Python callers say secret_key=.
@@ -166,6 +274,23 @@ class BinanceConfig(_EnvModel):
     rate_limit_guard_ms: int = Field(default=50, ge=0)
     rate_limit_max_pause_s: float = Field(default=30.0, ge=0)
     rate_limits_from_exchange: bool = True
+    # The seed's "monitoring": ratelimit.threshold events (admin alerts) at 80 % and 95 % of a
+    # weight pool. The limiter itself is always on.
+    enable_rate_limit_checks: bool = Field(
+        default=True, validation_alias="ENABLE_RATE_LIMIT_CHECKS"
+    )
+    # The seed's self-imposed caps on requests, on top of the weight limiter (which alone
+    # keeps Binance's limits); off by default. Every REST request, retries included, passes
+    # each cap set: see ``request_caps``.
+    max_requests_per_second: float | None = Field(
+        default=None, gt=0, validation_alias="MAX_REQUESTS_PER_SECOND"
+    )
+    limiter_rate: float | None = Field(default=None, gt=0, validation_alias="LIMITER_RATE")
+    # LIMITER_RATE's window in seconds; unset is 1 s.
+    limiter_period: float | None = Field(default=None, gt=0, validation_alias="LIMITER_PERIOD")
+    min_request_interval: float | None = Field(
+        default=None, gt=0, validation_alias="MIN_REQUEST_INTERVAL"
+    )
     redis_retry_s: float = Field(default=5.0, gt=0)
     cache_enabled: bool = True
     cache_max_entries: int = Field(default=10_000, ge=1)
@@ -176,11 +301,7 @@ class BinanceConfig(_EnvModel):
     breaker_open_s: float = Field(default=30.0, gt=0)
 
     @classmethod
-    def _error(cls, message: str, *, variable: str | None) -> ValueError:
-        # Imported here, not at the top: utils.binance's package imports the client, and the
-        # client imports this module.
-        from utils.binance.binance_exceptions import BinanceConfigError  # noqa: PLC0415
-
+    def _error(cls, message: str, *, variable: str | None) -> SettingsError:
         return BinanceConfigError(message, variable=variable)
 
     @property
@@ -189,6 +310,45 @@ class BinanceConfig(_EnvModel):
         return self.api_key is not None and (
             self.secret_key is not None or self.private_key_path is not None
         )
+
+    @property
+    def request_caps(self) -> tuple[tuple[int, float], ...]:
+        """The caps set, each as "at most N requests in any S seconds": ``(N, S)``.
+
+        ``MAX_REQUESTS_PER_SECOND=r`` is ``r`` per second and ``LIMITER_RATE=r`` with
+        ``LIMITER_PERIOD=p`` is ``r`` per ``p`` seconds (a fractional ``r`` becomes whole
+        requests over a proportionally longer window: 2.5/s is 2 per 0.8 s);
+        ``MIN_REQUEST_INTERVAL=s`` is 1 per ``s`` seconds.
+        """
+        caps = []
+        if self.max_requests_per_second is not None:
+            caps.append(_per_window(self.max_requests_per_second, 1.0))
+        if self.limiter_rate is not None:
+            caps.append(_per_window(self.limiter_rate, self.limiter_period or 1.0))
+        if self.min_request_interval is not None:
+            caps.append((1, self.min_request_interval))
+        return tuple(caps)
+
+    @field_validator("private_key_path")
+    @classmethod
+    def _check_key_file(cls, value: Path | None) -> Path | None:
+        if value is None:
+            return None
+        path = value.expanduser()
+        if not path.exists():
+            raise ValueError("no such file; give the path of your PEM private key file")
+        if not path.is_file():
+            raise ValueError("not a file; give the path of your PEM private key file")
+        if not os.access(path, os.R_OK):
+            raise ValueError("this process may not read that file; check its permissions")
+        return path
+
+    @field_validator("limiter_period")
+    @classmethod
+    def _check_limiter_period(cls, value: float | None, info: ValidationInfo) -> float | None:
+        if value is not None and "limiter_rate" in info.data and info.data["limiter_rate"] is None:
+            raise ValueError("it is LIMITER_RATE's period and means nothing alone: set both")
+        return value
 
     @field_validator("base_url", "futures_base_url", "ws_url", "futures_ws_url", "ws_api_url")
     @classmethod
@@ -252,6 +412,11 @@ class TelegramConfig(_EnvModel):
     # The delivery queue: a SQLite file when REDIS_URL is unset.
     outbox_path: Path = Path("data/outbox.sqlite3")
     outbox_capacity: int = Field(default=10_000, ge=1)
+    # Updates received and not yet handled (SQLite when REDIS_URL is unset); default: the
+    # file intake.sqlite3 beside outbox_path. A process that dies holding some leaves them to
+    # the next one once its lease (Redis) lapses.
+    intake_path: Path | None = None
+    intake_lease_s: float = Field(default=10.0, gt=0)
     # Telegram's flood limits, kept by scheduling (TELEGRAM.md section 1).
     global_rate: float = Field(default=25.0, gt=0)
     chat_interval_s: float = Field(default=1.0, ge=0)
@@ -261,10 +426,14 @@ class TelegramConfig(_EnvModel):
     retry_base_s: float = Field(default=1.0, gt=0)
     retry_max_s: float = Field(default=60.0, gt=0)
     max_attempts: int = Field(default=8, ge=1)
+    # A reply Telegram refuses (429, 5xx, network) is retried this long, then queued.
+    reply_retry_s: float = Field(default=60.0, ge=0)
     alert_cooldown_s: float = Field(default=300.0, ge=0)
     # Per-user command throttle: a steady rate and a small burst.
     throttle_rate: float = Field(default=1.0, gt=0)
     throttle_burst: int = Field(default=3, ge=1)
+    # A /price that met a Binance outage retries with backoff for this long, then gives up.
+    price_retry_s: float = Field(default=300.0, gt=0)
 
     @field_validator("bot_token")
     @classmethod
@@ -350,13 +519,20 @@ class Settings:
         )
 
     def secret_values(self) -> tuple[str, ...]:
-        """Every secret's plain value, to register with the log redactor."""
+        """Every secret's plain value, to register with the log redactor; also the parts that
+        travel alone: the bot token's secret half, a Redis URL's password, each line of a PEM
+        key pasted into BINANCE_API_SECRET."""
         values = [
             value.get_secret_value()
             for model in (self.binance, self.redis, self.telegram, self.logging)
             for value in vars(model).values()
             if isinstance(value, SecretStr)
         ]
+        if self.telegram.bot_token is not None:
+            values.append(self.telegram.bot_token.get_secret_value().partition(":")[2])
         if self.redis.password:
             values.append(self.redis.password)
-        return tuple(value for value in values if value)
+        for value in list(values):
+            if "\n" in value:
+                values.extend(line.strip() for line in value.splitlines() if "-----" not in line)
+        return tuple(dict.fromkeys(value for value in values if value))

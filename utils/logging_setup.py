@@ -1,10 +1,12 @@
 """structlog set-up for the whole process, and the processor that keeps secrets out of logs.
 
 ``configure_logging`` renders structlog events and the stdlib ``logging`` records (aiohttp's,
-redis') through one chain, so both are redacted and land on the same stream. The redactor
-masks values under secret-sounding keys, ``signature=...`` and Telegram bot tokens inside
-text, and any literal registered with ``register_secret``. The registry is this module's
-only state: a secret is known once, wherever the logger is.
+aiogram's, redis') through one chain, so both are redacted and land on the same stream. The
+redactor masks values under secret-sounding keys, ``signature=...`` and Telegram bot tokens
+inside text, and any literal registered with ``register_secret``; ``redact_text`` applies it
+to any other text a process prints, and ``redact_stderr`` to the tracebacks of exceptions
+nothing caught and to warnings. The registry is this module's only state: a secret is known
+once, wherever the logger is.
 """
 
 from __future__ import annotations
@@ -13,6 +15,7 @@ import logging
 import re
 import sys
 import threading
+import traceback
 from typing import TYPE_CHECKING, Any, Final, TextIO
 
 import orjson
@@ -20,6 +23,7 @@ import structlog
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from types import TracebackType
 
     from structlog.typing import EventDict, Processor
 
@@ -29,6 +33,8 @@ __all__ = (
     "configure_logging",
     "get_logger",
     "redact",
+    "redact_stderr",
+    "redact_text",
     "register_secret",
     "registered_secrets",
 )
@@ -47,8 +53,9 @@ _SECRET_KEYS: Final = frozenset(
         "x-mbx-apikey",
     }
 )
-# A signed query string's signature, and a bot token in a Bot API URL (bot<id>:<secret>).
-_SECRET_TEXT: Final = re.compile(r"(?<=signature=)[^&\s]+|(?<=bot)\d+:[\w-]+")
+# A signed query string's signature, and a bot token in a Bot API URL (bot<id>:<secret>, the
+# colon perhaps percent-encoded).
+_SECRET_TEXT: Final = re.compile(r"(?<=signature=)[^&\s]+|(?<=bot)\d+(?::|%3[Aa])[\w-]+")
 
 
 class _SecretRegistry:
@@ -101,6 +108,20 @@ def redact(_logger: object, _method_name: str, event_dict: EventDict) -> EventDi
     for key, value in event_dict.items():
         event_dict[key] = _redact_value(key, value, literals)
     return event_dict
+
+
+def redact_text(text: str) -> str:
+    """``text`` with bot tokens, signatures and every registered secret masked."""
+    return _redact_text(text, _registry.pattern)
+
+
+def redact_stderr() -> None:
+    """For a process's entry point: what Python itself writes to stderr passes the redactor
+    too. An exception nothing caught (in any thread) prints its traceback redacted, and
+    warnings become ``py.warnings`` log records (redacted once ``configure_logging`` ran)."""
+    sys.excepthook = _redacted_excepthook
+    threading.excepthook = _redacted_thread_excepthook
+    logging.captureWarnings(True)
 
 
 def configure_logging(config: LoggingConfig, *, stream: TextIO | None = None) -> None:
@@ -164,6 +185,21 @@ def _redact_value(key: object, value: Any, literals: re.Pattern[str] | None) -> 
     if type(value) is tuple:
         return tuple(_redact_value(None, item, literals) for item in value)
     return value
+
+
+def _redacted_excepthook(
+    exc_type: type[BaseException], exc: BaseException, tb: TracebackType | None
+) -> None:
+    text = "".join(traceback.format_exception(exc_type, exc, tb))
+    sys.stderr.write(redact_text(text))
+
+
+def _redacted_thread_excepthook(args: threading.ExceptHookArgs) -> None:
+    if args.exc_type is SystemExit:
+        return
+    name = args.thread.name if args.thread is not None else "?"
+    text = "".join(traceback.format_exception(args.exc_type, args.exc_value, args.exc_traceback))
+    sys.stderr.write(redact_text(f"Exception in thread {name}:\n{text}"))
 
 
 def _redact_text(text: str, literals: re.Pattern[str] | None) -> str:

@@ -118,7 +118,7 @@ class FakeBinance(LocalServer):
             for m in Market
         }
         self._keys = KeyRing({TEST_API_KEY: TEST_API_SECRET} if api_keys is None else api_keys)
-        self.market = FakeMarket()
+        self.market = FakeMarket(clock=self.now)  # candles follow the fake's clock
         self.accounts = FakeAccounts(self.market)
         self.trading = FakeTrading(self.market, self.accounts.move_position)
         self._routes = build_routes(

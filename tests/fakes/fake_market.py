@@ -1,5 +1,6 @@
 """The fake exchange's market: a small symbol universe with settable prices, and the builders
-of Binance-shaped market-data payloads (depth, trades, klines, tickers, premium index).
+of Binance-shaped market-data payloads (depth, trades, klines, tickers, premium index). Its
+candles (``fake_klines``, on the fake's clock) are the ones the fake kline streams send.
 
 No HTTP and no rate limiting here (see ``fake_binance``); exchangeInfo lives in
 ``fake_exchange_info``, orders in ``fake_trading``, accounts in ``fake_accounts``. Every
@@ -8,7 +9,7 @@ number that Binance sends as a string is rendered as a string.
 
 from __future__ import annotations
 
-import math
+import time
 import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -17,21 +18,13 @@ from typing import Any
 
 import orjson
 
+from tests.fakes.fake_klines import KLINE_INTERVALS_S, FakeCandles
 from utils.binance.binance_types import Market
 
 __all__ = ("KLINE_INTERVALS_S", "ApiError", "Call", "FakeMarket", "SymbolInfo", "interval_text")
 
 Handler = Callable[["Call"], Any]
 
-_DAY = 86400
-#: Kline interval -> seconds; ``1M`` is taken as 30 days.
-KLINE_INTERVALS_S: dict[str, int] = {
-    "1s": 1,
-    **{f"{n}m": n * 60 for n in (1, 3, 5, 15, 30)},
-    **{f"{n}h": n * 3600 for n in (1, 2, 4, 6, 8, 12)},
-    **{"1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY, "1M": 30 * _DAY},
-}
-_WEEK_OFFSET_MS = 4 * 86_400_000  # the epoch was a Thursday; Binance weeks open on Monday
 _FUNDING_MS = 8 * 3_600_000
 _BASIS = Decimal("1.0005")  # futures mark = spot * basis
 _NAMED: tuple[tuple[str, str, str, str], ...] = (
@@ -117,9 +110,10 @@ def _tick_for(price: Decimal) -> Decimal:
 
 
 class FakeMarket:
-    """Symbols, spot prices (futures marks follow by a small basis) and payload builders."""
+    """Symbols, spot prices (futures marks follow by a small basis) and payload builders;
+    ``clock()`` is the fake's time in epoch seconds (candles follow it, ``fake_klines``)."""
 
-    def __init__(self) -> None:
+    def __init__(self, *, clock: Callable[[], float] = time.time) -> None:
         self.symbols: dict[str, SymbolInfo] = {}
         self.prices: dict[str, Decimal] = {}
         self.mark_overrides: dict[str, Decimal] = {}
@@ -142,7 +136,7 @@ class FakeMarket:
         self.futures_symbols = tuple(s for s, i in self.symbols.items() if i.quote == "USDT")
         self._update_id = 1_000_000
         self._depth_cache: dict[tuple[Any, ...], dict[str, Any]] = {}
-        self._kline_cache: dict[tuple[Any, ...], list[list[Any]]] = {}
+        self.candles = FakeCandles(self, clock)
 
     # --- prices -------------------------------------------------------------------------
     def set_price(self, symbol: str, price: Decimal | str, market: Market | None = None) -> None:
@@ -153,6 +147,7 @@ class FakeMarket:
             self.mark_overrides[symbol] = Decimal(price)
         else:
             self.prices[symbol] = Decimal(price)
+        self.candles.record(symbol, market if market is Market.FUTURES else None, Decimal(price))
 
     def price(self, symbol: str, market: Market = Market.SPOT) -> Decimal:
         if market is Market.SPOT:
@@ -160,7 +155,11 @@ class FakeMarket:
         mark = self.mark_overrides.get(symbol)
         if mark is not None:
             return mark
-        return (self.prices[symbol] * _BASIS).quantize(self.symbols[symbol].tick)
+        return self.mark_of(symbol, self.prices[symbol])
+
+    def mark_of(self, symbol: str, spot: Decimal) -> Decimal:
+        """The futures mark that follows a spot price (unless pinned)."""
+        return (spot * _BASIS).quantize(self.symbols[symbol].tick)
 
     def fmt_price(self, symbol: str, value: Decimal | float, market: Market) -> str:
         places = 8 if market is Market.SPOT else self.symbols[symbol].price_places
@@ -261,64 +260,8 @@ class FakeMarket:
         self, c: Call, interval: str, limit: int, span: tuple[int | None, int | None]
     ) -> list[list[Any]]:
         """Rows from ``span``'s start, or ending at its end or at the open candle (whose
-        close is the current price)."""
-        market, symbol, now_ms, (start_ms, end_ms) = c.market, c.params["symbol"], c.now_ms, span
-        iv = KLINE_INTERVALS_S[interval] * 1000
-        shift = _WEEK_OFFSET_MS if interval == "1w" else 0
-        end = now_ms if end_ms is None else min(end_ms, now_ms)
-        if start_ms is not None:
-            first = -((shift - start_ms) // iv) * iv + shift  # first open >= start
-        else:
-            first = (end - shift) // iv * iv + shift - (limit - 1) * iv
-        k_now = (now_ms - shift) // iv
-        price = self.price(symbol, market)
-        cache_key = (market, symbol, interval, limit, first, (end - shift) // iv, k_now, price)
-        rows = self._kline_cache.get(cache_key)
-        if rows is None:
-            if len(self._kline_cache) > 256:
-                self._kline_cache.clear()
-            rows = self._kline_rows(c, iv, shift, limit, (first, end))
-            self._kline_cache[cache_key] = rows
-        return rows
-
-    def _kline_rows(
-        self, c: Call, iv: int, shift: int, limit: int, span: tuple[int, int]
-    ) -> list[list[Any]]:
-        market, symbol, (first, end) = c.market, c.params["symbol"], span
-        price = float(self.price(symbol, market))
-        info = self.symbols[symbol]
-        k_now = (c.now_ms - shift) // iv
-        places = 8 if market is Market.SPOT else info.price_places
-        qplaces = 8 if market is Market.SPOT else 3
-
-        def close_at(k: int) -> float:
-            wave = math.sin(k * 0.37 + info.seed) - math.sin(k_now * 0.37 + info.seed)
-            return price * (1 + 0.01 * wave)
-
-        rows: list[list[Any]] = []
-        open_ms = first
-        while open_ms <= end and len(rows) < limit:
-            k = (open_ms - shift) // iv
-            o, cl = close_at(k - 1), close_at(k)
-            vol = 10 + (k * 7 + info.seed) % 100
-            rows.append(
-                [
-                    open_ms,
-                    f"{o:.{places}f}",
-                    f"{max(o, cl) * 1.001:.{places}f}",
-                    f"{min(o, cl) * 0.999:.{places}f}",
-                    f"{cl:.{places}f}",
-                    f"{vol:.{qplaces}f}",
-                    open_ms + iv - 1,
-                    f"{vol * cl:.8f}",
-                    100 + k % 50,
-                    f"{vol / 2:.{qplaces}f}",
-                    f"{vol * cl / 2:.8f}",
-                    "0",
-                ]
-            )
-            open_ms += iv
-        return rows
+        close is the current price); the same candles the kline streams send."""
+        return self.candles.rows(c.market, c.params["symbol"], interval, limit, span, c.now_ms)
 
     # --- tickers -----------------------------------------------------------------------
     def ticker_24hr(self, market: Market, symbol: str, now_ms: int) -> dict[str, Any]:

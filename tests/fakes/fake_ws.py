@@ -3,7 +3,10 @@ combined ``/stream``, futures routes ``/public`` ``/market`` ``/private``), the 
 UNSUBSCRIBE / LIST_SUBSCRIPTIONS protocol, Binance's limits (incoming messages per second,
 streams per connection, connect attempts per IP, ping and pong deadlines, the 24 h cut), fault
 knobs, user data (futures listenKey streams, the spot WS-API's signed subscription) and a
-record of everything for assertions.
+record of everything for assertions. Given the REST fake's candles (``candles=``), it runs
+Binance's kline streams by itself: every subscribed ``<s>@kline_<i>`` gets the open candle's
+update every ``kline_update_s`` and each candle's final update (``x`` true) when it closes,
+all from the same candles the REST klines list.
 
 One server speaks one market, like Binance's hosts: ``FakeBinanceWS(Market.SPOT)`` is
 stream.binance.com plus ``/ws-api/v3``, ``FakeBinanceWS(Market.FUTURES)`` is fstream.
@@ -15,6 +18,7 @@ Connections live in ``fake_ws_conn``; payload builders and wire rules in ``fake_
 from __future__ import annotations
 
 import asyncio
+import functools
 import time
 from collections import defaultdict, deque
 from typing import TYPE_CHECKING, Any
@@ -42,6 +46,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Mapping
 
     from tests.fakes.fake_binance import FakeBinance
+    from tests.fakes.fake_klines import FakeCandles
     from tests.fakes.fake_ws_conn import Target
     from tests.fakes.fake_ws_wire import Control
 
@@ -57,6 +62,7 @@ __all__ = (
 )
 
 _DEFAULTS = {Market.SPOT: (5, 20.0, 60.0), Market.FUTURES: (10, 180.0, 600.0)}  # msg/s, ping, pong
+_KLINE_UPDATE_S = {Market.SPOT: 2.0, Market.FUTURES: 0.25}  # spot 1s candles: every 1.0 s
 _KINDS = {WSMsgType.TEXT: "text", WSMsgType.BINARY: "binary"}
 _KINDS.update({WSMsgType.PING: "ping", WSMsgType.PONG: "pong"})
 
@@ -75,7 +81,8 @@ class FakeBinanceWS(LocalServer):
     """The fake stream server; ``async with FakeBinanceWS() as fake:`` serves at ``fake.url``.
 
     ``listen_keys``: a validator or a set of the valid futures listenKeys (default: any key);
-    ``api_keys``: the WS-API's keys (default: the REST fake's test key). Limits left None take
+    ``api_keys``: the WS-API's keys (default: the REST fake's test key); ``candles``: the REST
+    fake's (``fake_binance.market.candles``) to serve kline streams from. Limits left None take
     the market's defaults (BINANCE.md §8); every knob is a public attribute, read when used.
     """
 
@@ -94,8 +101,11 @@ class FakeBinanceWS(LocalServer):
         listen_keys: Callable[[str], bool] | Collection[str] | None = None,
         api_keys: Mapping[str, str | bytes] | None = None,
         seq_field: str | None = "_seq",
+        candles: FakeCandles | None = None,
+        kline_update_s: float | None = None,
     ) -> None:
         rate, ping, pong = _DEFAULTS[market]
+        self.candles, self.kline_update_s = candles, kline_update_s
         self.market, self.strict_routes, self.seq_field = market, strict_routes, seq_field
         self.max_messages_per_s = rate if max_messages_per_s is None else max_messages_per_s
         self.ping_interval_s = ping if ping_interval_s is None else ping_interval_s
@@ -123,6 +133,7 @@ class FakeBinanceWS(LocalServer):
         self._waiters: list[tuple[Callable[[], bool], asyncio.Future[None]]] = []
         self._tasks: set[asyncio.Task[None]] = set()
         self._autopush: dict[str, asyncio.Task[None]] = {}
+        self._kline_feeds: dict[str, asyncio.Task[None]] = {}
         self._address = ""
 
     # --- lifecycle -----------------------------------------------------------------------
@@ -424,6 +435,7 @@ class FakeBinanceWS(LocalServer):
 
     def _add_stream(self, conn: WSConnection, stream: str) -> None:
         conn.streams[stream] = None
+        self._feed_klines(stream)
         if not self._serves(conn, stream):
             self.misrouted.append(
                 Misrouted(conn.id, conn.route, stream, self._route_of(stream) or "")
@@ -472,6 +484,18 @@ class FakeBinanceWS(LocalServer):
 
     def _close_soon(self, conn: WSConnection, code: int, reason: str) -> None:
         _ = self._spawn(conn.close(code, reason))
+
+    def _feed_klines(self, stream: str) -> None:
+        """Start Binance's updates of a kline stream once someone subscribes to it."""
+        symbol, _, kind = stream.partition("@")
+        interval, market = kind.removeprefix("kline_"), self.market
+        if self.candles is None or stream in self._kline_feeds or not kind.startswith("kline_"):
+            return
+        if self.candles.serves(market, symbol.upper(), interval):
+            every_s = self.kline_update_s or (1.0 if interval == "1s" else _KLINE_UPDATE_S[market])
+            push = functools.partial(self.push, stream)
+            feed = self.candles.feed(market, symbol.upper(), interval, push, every_s)
+            self._kline_feeds[stream] = self._spawn(feed)
 
     async def _pusher(self, stream: str, every_s: float, make: Callable[[int], Any]) -> None:
         loop = asyncio.get_running_loop()

@@ -409,3 +409,42 @@ async def test_spot_ws_api_signed_subscription_delivers_events_and_terminates(
     assert ended["status"] == 200
     assert terminated == {"subscriptionId": 0, "event": terminated["event"]}
     assert terminated["event"]["e"] == "eventStreamTerminated"
+
+
+# --- kline streams --------------------------------------------------------------------------
+async def test_kline_stream_and_rest_klines_show_the_same_candles(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with FakeBinance() as rest, FakeBinanceWS(candles=rest.market.candles) as fake:
+        closes: list[dict[str, Any]] = []
+        async with http.ws_connect(f"{fake.url}/ws/btcusdt@kline_1s") as ws:
+            while len(closes) < 2:
+                k = (await recv(ws))["k"]
+                rest.set_price("BTCUSDT", str(65000 + len(closes) * 10 + k["t"] % 7))
+                if k["x"]:
+                    closes.append(k)
+        query = f"symbol=BTCUSDT&interval=1s&startTime={closes[0]['t']}&limit=2"
+        async with http.get(f"{rest.url}/api/v3/klines?{query}") as resp:
+            rows = await resp.json()
+    assert closes[1]["t"] - closes[0]["t"] == 1000
+    stream_rows = [[k[f] for f in "tohlcvTqnVQ"] for k in closes]
+    assert [row[:11] for row in rows] == stream_rows
+
+
+async def test_kline_stream_sends_every_candle_close_once_when_it_closes(
+    http: aiohttp.ClientSession,
+) -> None:
+    async with (
+        FakeBinance() as rest,
+        FakeBinanceWS(candles=rest.market.candles) as fake,
+        http.ws_connect(f"{fake.url}/stream?streams=ethusdt@kline_1s") as ws,
+    ):
+        events = [(await recv(ws))["data"]]
+        while sum(e["k"]["x"] for e in events) < 3:
+            events.append((await recv(ws))["data"])
+    closes = [e for e in events if e["k"]["x"]]
+    opened = [e["k"]["t"] for e in events]
+    assert [e["k"]["t"] - closes[0]["k"]["t"] for e in closes] == [0, 1000, 2000]
+    assert all(e["E"] > e["k"]["T"] for e in closes)
+    assert opened == sorted(opened)  # never an update of a candle older than the last
+    assert all(e["k"]["i"] == "1s" and e["s"] == "ETHUSDT" for e in events)

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import itertools
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
 
-from utils.binance.binance_exceptions import BinanceConfigError
+from utils.binance import binance_exceptions
 from utils.config import (
     BinanceConfig,
+    BinanceConfigError,
     LoggingConfig,
     RedisConfig,
     Settings,
@@ -18,7 +21,8 @@ from utils.config import (
 )
 
 _MODELS = (BinanceConfig, RedisConfig, TelegramConfig, LoggingConfig)
-_EXAMPLE = Path(__file__).resolve().parents[2] / ".env.example"
+_ROOT = Path(__file__).resolve().parents[2]
+_EXAMPLE = _ROOT / ".env.example"
 
 
 @pytest.fixture(autouse=True)
@@ -76,14 +80,33 @@ def test_python_arguments_beat_the_environment(monkeypatch: pytest.MonkeyPatch) 
     assert config.max_websocket_connections == 2
 
 
-def test_a_private_key_file_counts_as_credentials(monkeypatch: pytest.MonkeyPatch) -> None:
+def test_a_private_key_file_counts_as_credentials(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "ed25519.pem"
+    key_file.write_text("-----BEGIN PRIVATE KEY-----\n")  # read by the client, not here
     monkeypatch.setenv("BINANCE_API_KEY", "the-api-key")
-    monkeypatch.setenv("BINANCE_PRIVATE_KEY_PATH", "/keys/ed25519.pem")
+    monkeypatch.setenv("BINANCE_PRIVATE_KEY_PATH", str(key_file))
 
     config = BinanceConfig.from_env()
 
-    assert config.private_key_path == Path("/keys/ed25519.pem")
+    assert config.private_key_path == key_file
     assert config.has_credentials
+
+
+@pytest.mark.parametrize(
+    ("where", "problem"), [("missing.pem", "no such file"), (".", "not a file")]
+)
+def test_a_private_key_path_that_is_no_file_names_the_variable(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, where: str, problem: str
+) -> None:
+    monkeypatch.setenv("BINANCE_PRIVATE_KEY_PATH", str(tmp_path / where))
+
+    with pytest.raises(BinanceConfigError, match=problem) as raised:
+        BinanceConfig.from_env()
+
+    assert raised.value.variable == "BINANCE_PRIVATE_KEY_PATH"
+    assert str(raised.value).startswith("BINANCE_PRIVATE_KEY_PATH=")
 
 
 def test_a_malformed_timeout_names_the_variable_and_value(
@@ -268,3 +291,194 @@ def test_every_line_of_env_example_has_a_comment_above_it() -> None:
     for above, line in itertools.pairwise(lines):
         if line and not line.startswith("#"):
             assert above.startswith("#"), f"{line!r} has no comment above it"
+
+
+# --- Python keywords: the seed's settings, misspellings, errors ----------------------------
+
+
+def test_the_seeds_final_settings_are_accepted_as_written() -> None:
+    config = BinanceConfig(
+        MAX_REQUESTS_PER_SECOND=3, MAX_WEBSOCKET_CONNECTIONS=5, ENABLE_RATE_LIMIT_CHECKS=True
+    )
+
+    assert config.max_requests_per_second == 3
+    assert config.max_websocket_connections == 5
+    assert config.enable_rate_limit_checks is True
+    assert config.request_caps == ((3, 1.0),)
+
+
+def test_no_cap_and_the_threshold_warnings_by_default() -> None:
+    config = BinanceConfig.from_env()
+
+    assert config.request_caps == ()
+    assert config.enable_rate_limit_checks is True
+
+
+def test_the_seeds_names_are_read_from_the_environment_too(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("MAX_REQUESTS_PER_SECOND", "2.5")
+    monkeypatch.setenv("LIMITER_RATE", "10")
+    monkeypatch.setenv("LIMITER_PERIOD", "2")
+    monkeypatch.setenv("MIN_REQUEST_INTERVAL", "0.5")
+    monkeypatch.setenv("ENABLE_RATE_LIMIT_CHECKS", "false")
+
+    config = BinanceConfig.from_env()
+
+    # 2.5/s as whole requests: 2 per 0.8 s; 10 per 2 s; one per 0.5 s.
+    assert config.request_caps == ((2, 0.8), (10, 2.0), (1, 0.5))
+    assert config.enable_rate_limit_checks is False
+
+
+def test_limiter_rate_alone_is_per_second() -> None:
+    assert BinanceConfig(LIMITER_RATE=10, _env_file=None).request_caps == ((10, 1.0),)
+
+
+def test_limiter_period_without_a_rate_is_refused() -> None:
+    with pytest.raises(BinanceConfigError, match=r"^LIMITER_PERIOD=2 is not valid") as raised:
+        BinanceConfig(LIMITER_PERIOD=2, _env_file=None)
+
+    assert raised.value.variable == "LIMITER_PERIOD"
+    assert "LIMITER_RATE" in str(raised.value)
+
+
+@pytest.mark.parametrize(
+    ("keyword", "suggestion"),
+    [
+        ("timeout", "request_timeout"),  # the issue's example
+        ("MAX_REQUEST_PER_SECOND", "MAX_REQUESTS_PER_SECOND"),
+        ("max_websocket_connection", "max_websocket_connections"),
+        ("recv_window", "recv_window_ms"),
+        ("api_secret", "secret_key"),
+        ("max_retries", "retry_attempts"),
+    ],
+)
+def test_an_unknown_keyword_is_refused_naming_the_closest_setting(
+    keyword: str, suggestion: str
+) -> None:
+    with pytest.raises(BinanceConfigError) as raised:
+        BinanceConfig(**{keyword: 30}, _env_file=None)
+
+    assert raised.value.variable == keyword
+    assert str(raised.value) == (
+        f"BinanceConfig has no setting {keyword!r}; did you mean {suggestion}?"
+    )
+
+
+def test_a_keyword_like_nothing_known_points_to_the_example_file() -> None:
+    with pytest.raises(BinanceConfigError, match=r"no setting 'zzz'; \.env\.example lists"):
+        BinanceConfig(zzz=1, _env_file=None)
+
+
+def test_an_environment_variable_name_as_a_keyword_points_to_the_field() -> None:
+    with pytest.raises(BinanceConfigError, match="in Python pass api_key="):
+        BinanceConfig(BINANCE_API_KEY="k", _env_file=None)
+
+
+def test_request_weights_is_refused_saying_why() -> None:
+    weights = {"/api/v3/ticker/price": 1, "/api/v3/order": 10, "/api/v3/account": 10}
+
+    with pytest.raises(BinanceConfigError) as raised:
+        BinanceConfig(REQUEST_WEIGHTS=weights, _env_file=None)
+
+    assert raised.value.variable == "REQUEST_WEIGHTS"
+    assert "X-MBX-USED-WEIGHT" in str(raised.value)
+    assert "BINANCE_RATE_LIMIT_MARGIN" in str(raised.value)
+
+
+def test_keywords_match_in_any_case() -> None:
+    config = BinanceConfig(Max_Requests_Per_Second=4, RECV_WINDOW_MS=1000, _env_file=None)
+
+    assert config.max_requests_per_second == 4
+    assert config.recv_window_ms == 1000
+
+
+def test_unknown_variables_in_the_environment_and_dotenv_are_ignored(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / ".env").write_text("TIMEOUT=30\nREQUEST_WEIGHTS={}\nBOT_TOKEN=42:abc\n")
+    monkeypatch.setenv("BINANCE_TIMEOUT", "30")
+    monkeypatch.setenv("SOMETHING_ELSE", "x")
+
+    assert BinanceConfig().request_timeout == 10.0  # the shared .env holds others' variables
+    assert BinanceConfig.from_env().request_timeout == 10.0
+
+
+@pytest.mark.parametrize(
+    ("keywords", "variable", "start"),
+    [
+        ({"request_timeout": "abc"}, "request_timeout", "request_timeout='abc' is not valid"),
+        ({"MAX_WEBSOCKET_CONNECTIONS": 0}, "MAX_WEBSOCKET_CONNECTIONS", "MAX_WEBSOCKET_CON"),
+        ({"max_requests_per_second": -1}, "max_requests_per_second", "max_requests_per_second"),
+        ({"base_url": "api.binance.com"}, "base_url", "base_url='api.binance.com' is not"),
+    ],
+)
+def test_a_bad_keyword_value_is_a_config_error_naming_the_keyword(
+    keywords: dict[str, object], variable: str, start: str
+) -> None:
+    with pytest.raises(BinanceConfigError) as raised:
+        BinanceConfig(**keywords, _env_file=None)
+
+    assert raised.value.variable == variable
+    assert str(raised.value).startswith(start)
+    assert raised.value.__cause__ is None  # pydantic's report would print the raw input
+    assert raised.value.__suppress_context__
+
+
+def test_a_bad_secret_keyword_is_reported_without_its_value() -> None:
+    with pytest.raises(BinanceConfigError) as raised:
+        BinanceConfig(secret_key=["hunter2-hunter2"], _env_file=None)
+
+    assert raised.value.variable == "secret_key"
+    assert str(raised.value).startswith("secret_key (value hidden) is not valid")
+    assert "hunter2" not in str(raised.value)
+
+
+def test_a_bad_environment_value_still_names_the_variable_beside_good_keywords(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BINANCE_REQUEST_TIMEOUT", "abc")
+
+    with pytest.raises(BinanceConfigError) as raised:
+        BinanceConfig(MAX_REQUESTS_PER_SECOND=3)
+
+    assert raised.value.variable == "BINANCE_REQUEST_TIMEOUT"
+
+
+def test_the_other_models_refuse_unknown_keywords_too() -> None:
+    with pytest.raises(SettingsError, match="did you mean bot_token") as raised:
+        TelegramConfig(bot_tokn="42:abc", _env_file=None)
+
+    assert not isinstance(raised.value, BinanceConfigError)
+
+
+def test_a_config_error_is_a_settings_error_and_no_binance_error() -> None:
+    assert binance_exceptions.BinanceConfigError is BinanceConfigError
+    assert issubclass(BinanceConfigError, SettingsError)
+    assert issubclass(BinanceConfigError, ValueError)
+    assert not issubclass(BinanceConfigError, binance_exceptions.BinanceError)
+
+
+def test_the_settings_module_imports_nothing_from_the_binance_package() -> None:
+    probe = (
+        "import sys, utils.config; "
+        "print(sorted(m for m in sys.modules if m.startswith('utils.binance')))"
+    )
+    # A fresh interpreter (this one imported the client already); our own, a fixed probe.
+    loaded = subprocess.run(  # noqa: S603
+        [sys.executable, "-c", probe], cwd=_ROOT, capture_output=True, text=True, check=True
+    )
+
+    assert loaded.stdout.strip() == "[]"
+
+
+def test_secret_values_include_the_token_secret_half_and_pasted_pem_lines(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    monkeypatch.setenv("BOT_TOKEN", "42:token-hunter2")
+    pem = "-----BEGIN PRIVATE KEY-----\nline-one-hunter2\n-----END PRIVATE KEY-----\n"
+    monkeypatch.setenv("BINANCE_API_SECRET", pem)
+
+    values = Settings.from_env().secret_values()
+
+    assert {"42:token-hunter2", "token-hunter2", "line-one-hunter2", pem} <= set(values)

@@ -3,13 +3,17 @@
 from __future__ import annotations
 
 import logging
+import subprocess
+import sys
+import textwrap
 import uuid
+from pathlib import Path
 from typing import TYPE_CHECKING
 
 import orjson
 import structlog
 
-from utils.logging_setup import redact, register_secret, registered_secrets
+from utils.logging_setup import redact, redact_text, register_secret, registered_secrets
 
 if TYPE_CHECKING:
     import io
@@ -169,3 +173,74 @@ def test_configuring_again_replaces_the_previous_setup(
 
     assert first.getvalue() == ""
     assert len(_lines(second)) == 1
+
+
+def test_redact_text_masks_tokens_signatures_and_registered_secrets() -> None:
+    secret = _unique_secret()
+    register_secret(secret)
+    text = (
+        "Unauthorized: /bot123456:AAH-secret_part/getMe; "
+        "GET https://x/bot123456%3AAAH-secret_part/getMe; "
+        f"order?symbol=BTCUSDT&signature=abc123&x=1 with {secret}"
+    )
+
+    assert redact_text(text) == (
+        "Unauthorized: /bot***/getMe; GET https://x/bot***/getMe; "
+        "order?symbol=BTCUSDT&signature=***&x=1 with ***"
+    )
+
+
+def _run_python(script: str) -> subprocess.CompletedProcess[str]:
+    root = Path(__file__).resolve().parents[2]
+    return subprocess.run(  # noqa: S603 - our own interpreter running a fixed script
+        [sys.executable, "-c", textwrap.dedent(script)],
+        cwd=root,
+        capture_output=True,
+        text=True,
+        check=False,
+    )
+
+
+def test_an_uncaught_exception_prints_its_traceback_redacted() -> None:
+    secret = _unique_secret()
+    done = _run_python(
+        f"""
+        import threading
+        from utils.logging_setup import redact_stderr, register_secret
+        register_secret({secret!r})
+        redact_stderr()
+        def fail() -> None:
+            raise RuntimeError("in a thread: {secret}")
+        thread = threading.Thread(target=fail, name="worker")
+        thread.start()
+        thread.join()
+        raise ConnectionError("https://api.telegram.org/bot42:AAH-part/getMe {secret}")
+        """
+    )
+
+    assert done.returncode == 1
+    assert secret not in done.stderr
+    assert "AAH-part" not in done.stderr
+    assert "RuntimeError: in a thread: ***" in done.stderr
+    assert "ConnectionError: https://api.telegram.org/bot***/getMe ***" in done.stderr
+
+
+def test_warnings_pass_the_redactor_once_stderr_is_redacted() -> None:
+    secret = _unique_secret()
+    done = _run_python(
+        f"""
+        import warnings
+        from utils.config import LoggingConfig
+        from utils.logging_setup import configure_logging, redact_stderr, register_secret
+        register_secret({secret!r})
+        redact_stderr()
+        configure_logging(LoggingConfig(level="INFO", format="json", _env_file=None))
+        warnings.warn("connecting with {secret}", UserWarning, stacklevel=1)
+        """
+    )
+
+    assert done.returncode == 0, done.stderr
+    assert secret not in done.stderr
+    (line,) = done.stderr.splitlines()
+    assert orjson.loads(line)["logger"] == "py.warnings"
+    assert "connecting with ***" in line

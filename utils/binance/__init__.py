@@ -1,76 +1,20 @@
-"""The async Binance client: ``BinanceClient`` (the facade), its settings and its errors."""
+"""The async Binance client for app code: exactly ``binance_a.__all__`` (a test keeps the two
+equal). Names resolve from ``binance_a`` on first use, so the pydantic models still load only
+when one is asked for."""
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
-from utils.binance import binance_types
-from utils.binance.binance_a import BinanceClient, EventBus
-from utils.binance.binance_exceptions import (
-    BinanceAPIError,
-    BinanceAuthError,
-    BinanceCircuitOpenError,
-    BinanceConfigError,
-    BinanceCredentialsError,
-    BinanceError,
-    BinanceFilterError,
-    BinanceInputError,
-    BinanceInvalidSymbolError,
-    BinanceIPBannedError,
-    BinanceOrderNotPlacedError,
-    BinanceOrderRejectedError,
-    BinanceRateLimitError,
-    BinanceTimeoutError,
-    BinanceTimestampError,
-    BinanceTransportError,
-    BinanceUnknownStatusError,
-    BinanceUnknownSymbolError,
-    BinanceWebSocketError,
-)
-from utils.binance.binance_types import (
-    BinanceEvent,
-    KlineInterval,
-    Market,
-    OrderSide,
-    OrderType,
-)
-from utils.config import BinanceConfig
+from utils.binance import binance_a
+
+__all__ = binance_a.__all__
 
 if TYPE_CHECKING:
-    from utils.binance.binance_models import Order
+    from utils.binance.binance_a import *  # noqa: F403 - the names mypy sees, as listed there
+else:
 
-__all__ = (
-    "BinanceAPIError",
-    "BinanceAuthError",
-    "BinanceCircuitOpenError",
-    "BinanceClient",
-    "BinanceConfig",
-    "BinanceConfigError",
-    "BinanceCredentialsError",
-    "BinanceError",
-    "BinanceEvent",
-    "BinanceFilterError",
-    "BinanceIPBannedError",
-    "BinanceInputError",
-    "BinanceInvalidSymbolError",
-    "BinanceOrderNotPlacedError",
-    "BinanceOrderRejectedError",
-    "BinanceRateLimitError",
-    "BinanceTimeoutError",
-    "BinanceTimestampError",
-    "BinanceTransportError",
-    "BinanceUnknownStatusError",
-    "BinanceUnknownSymbolError",
-    "BinanceWebSocketError",
-    "EventBus",
-    "KlineInterval",
-    "Market",
-    "Order",
-    "OrderSide",
-    "OrderType",
-)
-
-
-def __getattr__(name: str) -> object:
-    """``Order`` (a pydantic model) is loaded on first use, not with the package."""
-    if name == "Order":
-        return binance_types.models.Order
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    def __getattr__(name: str) -> Any:
+        if name in __all__:
+            value = getattr(binance_a, name)
+            globals()[name] = value  # once: the next lookup is a plain module attribute
+            return value
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

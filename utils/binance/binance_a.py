@@ -1,19 +1,16 @@
-"""``BinanceClient``: the one door to Binance for ``handler/``, ``analysis/`` and ``bot/``.
+"""``BinanceClient``, the one door to Binance; ``__all__`` is all that app code may import.
 
-It composes the mechanisms and owns their lifecycle: the transport (session, signing),
-the weight limiter (shared through Redis when ``REDIS_URL`` is set), one breaker per market,
-the cache, metrics and the event bus. A call goes cache -> ``RequestPipeline`` (limiter ->
-breaker -> transport, retries, resync, order reconciliation: ``binance_pipeline``). The
-fan-out helpers (``get_prices``, ``get_portfolio``) fetch spot and futures together and
-report a failure per item.
+The client is its public, private and stream helpers over one ``Caller`` base; here it
+provides what the base asks for and composes the mechanisms and their lifecycle: transport,
+weight limiter (shared through Redis), one breaker per market, cache, metrics, event bus. A
+call goes cache -> ``RequestPipeline`` (limiter -> breaker -> transport). ``get_prices`` and
+``get_portfolio`` fetch spot and futures together (``binance_fanout`` shapes the answers).
 """
 
 from __future__ import annotations
 
 import asyncio
 import hashlib
-import inspect
-from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Self
 
 import orjson
@@ -29,128 +26,122 @@ from utils.binance.binance_cache import (
     kline_ttl,
 )
 from utils.binance.binance_circuit_breaker import BreakerConfig, CircuitBreaker
-from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
+from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, KLINE_OPERATIONS
+from utils.binance.binance_events import EventBus
 from utils.binance.binance_exceptions import (
     BinanceAPIError,
+    BinanceAuthError,
     BinanceCircuitOpenError,
+    BinanceConfigError,
     BinanceCredentialsError,
     BinanceError,
+    BinanceFilterError,
     BinanceInputError,
+    BinanceInvalidSymbolError,
+    BinanceIPBannedError,
+    BinanceOrderNotPlacedError,
+    BinanceOrderRejectedError,
     BinanceRateLimitError,
+    BinanceTimeoutError,
+    BinanceTimestampError,
     BinanceTransportError,
     BinanceUnknownStatusError,
     BinanceUnknownSymbolError,
+    BinanceWebSocketError,
 )
+from utils.binance.binance_fanout import portfolio, price_snapshots, symbol_request
 from utils.binance.binance_metrics import RequestMetrics, render_prometheus
 from utils.binance.binance_pipeline import RequestPipeline
 from utils.binance.binance_private import PrivateEndpoints
+from utils.binance.binance_public import PublicEndpoints
 from utils.binance.binance_ratelimit import LimiterConfig, WeightLimiter
-from utils.binance.binance_request import (
-    Transport,
-)
+from utils.binance.binance_request import Transport
 from utils.binance.binance_streams import StreamMethods, ws_settings
 from utils.binance.binance_types import (
     AssetValue,
     BinanceEvent,
     Endpoint,
+    KlineInterval,
     Market,
+    OrderSide,
+    OrderType,
     Params,
     Portfolio,
     PriceSnapshot,
     RateWindow,
+    TimeInForce,
+    models,
 )
-from utils.binance.binance_utils import (
-    SymbolRules,
-    check_symbol,
-    make_signer,
-    new_client_order_id,
-)
-from utils.binance.binance_websocket import WebSocketManager
+from utils.binance.binance_utils import SymbolRules, make_signer
+from utils.binance.binance_websocket import StreamSubscription, WebSocketManager
+from utils.binance.binance_ws_user import FuturesUserStream, SpotUserStream
 from utils.config import BinanceConfig, RedisConfig
-from utils.logging_setup import get_logger, register_secret
+from utils.logging_setup import register_secret
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
-    from types import TracebackType
+    from collections.abc import Callable, Sequence
+    from decimal import Decimal
 
     from redis.asyncio import Redis
 
-    from utils.binance.binance_ws_user import FuturesUserStream, SpotUserStream
+    from utils.binance.binance_models import *  # noqa: F403 - the models of __all__
+    from utils.binance.binance_ws_events import (
+        AggTradeEvent,
+        BookTickerEvent,
+        EventArray,
+        KlineCallback,
+        KlineEvent,
+        MarkPriceEvent,
+        MarkPricesCallback,
+        MiniTickerEvent,
+        MiniTickersCallback,
+        RawEvent,
+        Source,
+        StreamCallback,
+        StreamEvent,
+        StreamMessage,
+        TickerCallback,
+        TickerEvent,
+        TradeEvent,
+    )
 
-# What handler/, analysis/ and bot/ need besides the client: they import nothing else
-# from utils.binance (tests/test_architecture.py).
-__all__ = (
-    "AssetValue",
-    "BinanceAPIError",
-    "BinanceCircuitOpenError",
-    "BinanceClient",
-    "BinanceCredentialsError",
-    "BinanceError",
-    "BinanceEvent",
-    "BinanceInputError",
-    "BinanceRateLimitError",
-    "BinanceTransportError",
-    "BinanceUnknownSymbolError",
-    "EventBus",
-    "Market",
-    "Portfolio",
-    "PriceSnapshot",
+# All that handler/, analysis/, bot/, utils/alarms/ may use; utils.binance re-exports it.
+# fmt: off
+__all__ = (  # noqa: RUF022 - grouped by kind, sorted within a group
+    # the client, its settings and events, what its methods answer, its stream handles
+    "BinanceClient", "BinanceConfig", "BinanceEvent", "EventBus", "FuturesUserStream",
+    "RateWindow", "SpotUserStream", "StreamSubscription", "SymbolRules",
+    # errors (the tree is drawn in binance_exceptions)
+    "BinanceAPIError", "BinanceAuthError", "BinanceCircuitOpenError", "BinanceConfigError",
+    "BinanceCredentialsError", "BinanceError", "BinanceFilterError", "BinanceIPBannedError",
+    "BinanceInputError", "BinanceInvalidSymbolError", "BinanceOrderNotPlacedError",
+    "BinanceOrderRejectedError", "BinanceRateLimitError", "BinanceTimeoutError",
+    "BinanceTimestampError", "BinanceTransportError", "BinanceUnknownStatusError",
+    "BinanceUnknownSymbolError", "BinanceWebSocketError",
+    # closed sets, then the plain results of the fan-out helpers
+    "KlineInterval", "Market", "OrderSide", "OrderType", "TimeInForce",
+    "AssetValue", "Portfolio", "PriceSnapshot",
+    # typed stream events and the callbacks that receive them (binance_ws_events)
+    "AggTradeEvent", "BookTickerEvent", "EventArray", "KlineCallback", "KlineEvent",
+    "MarkPriceEvent", "MarkPricesCallback", "MiniTickerEvent", "MiniTickersCallback",
+    "RawEvent", "Source", "StreamCallback", "StreamEvent", "StreamMessage", "TickerCallback",
+    "TickerEvent", "TradeEvent",
+    # every model of binance_models: loaded on first use (__getattr__); mypy reads the star
+    # import above, hence F405
+    "AccountInfo", "AggTrade", "AvgPrice", "Balance", "BookTicker", "FundingRate",  # noqa: F405
+    "FuturesAccount", "FuturesAsset", "FuturesBalance", "FuturesPosition", "Income",  # noqa: F405
+    "Kline", "LeverageChange", "LotSize", "MarkPrice", "MyTrade", "NotionalFilter",  # noqa: F405
+    "OpenInterest", "Order", "OrderBook", "PositionRisk", "PriceFilter", "SymbolInfo",  # noqa: F405
+    "Ticker24h", "TickerPrice", "Trade",  # noqa: F405
 )
-
-_log = get_logger(__name__)
-
-# Closed candles never change: their TTL is decided from the answer (kline_ttl).
-_KLINES = frozenset(
-    {
-        "GET /api/v3/klines",
-        "GET /api/v3/uiKlines",
-        "GET /fapi/v1/klines",
-        "GET /fapi/v1/continuousKlines",
-        "GET /fapi/v1/indexPriceKlines",
-        "GET /fapi/v1/markPriceKlines",
-        "GET /fapi/v1/premiumIndexKlines",
-    }
-)
+# fmt: on
 
 
-class EventBus:
-    """Fan-out of ``BinanceEvent``s to subscribers; a failing subscriber is logged, isolated."""
+class BinanceClient(PublicEndpoints, PrivateEndpoints, StreamMethods):
+    """Async Binance client (spot and USDⓈ-M futures). Use it as an async context manager.
 
-    def __init__(self) -> None:
-        self._subscribers: list[Callable[[BinanceEvent], Any]] = []
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def subscribe(self, callback: Callable[[BinanceEvent], Any]) -> Callable[[], None]:
-        """Call ``callback(event)`` (sync or async) for every event; returns an unsubscriber."""
-        self._subscribers.append(callback)
-        return lambda: self._subscribers.remove(callback)
-
-    def publish(self, event: BinanceEvent) -> None:
-        _log.info("binance_event", kind=event.kind, message=event.message)
-        for callback in tuple(self._subscribers):
-            try:
-                result = callback(event)
-            except Exception:  # noqa: BLE001 - a subscriber must not break the client
-                _log.exception("event_subscriber_failed", kind=event.kind)
-                continue
-            if inspect.isawaitable(result):
-                task = asyncio.ensure_future(result)
-                self._tasks.add(task)
-                task.add_done_callback(self._done)
-
-    def _done(self, task: asyncio.Task[Any]) -> None:
-        self._tasks.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            _log.error("event_subscriber_failed", error=repr(task.exception()))
-
-    async def aclose(self) -> None:
-        for task in tuple(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-
-class BinanceClient(StreamMethods, PrivateEndpoints):
-    """Async Binance client (spot and USDⓈ-M futures). Use it as an async context manager."""
+    ``redis_client``: the app's Redis client, used by the limiter and the cache and left open
+    by ``aclose()``; without it, one is built from ``REDIS_URL`` when set (and closed)."""
 
     def __init__(
         self,
@@ -159,15 +150,16 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         config: BinanceConfig | None = None,
         *,
         redis: RedisConfig | None = None,
+        redis_client: Redis | None = None,
     ) -> None:
+        super().__init__()
         self.config = config = config if config is not None else BinanceConfig.from_env()
         redis = redis if redis is not None else RedisConfig.from_env()
         api_key = api_key or _secret(config.api_key)
         secret = secret_key or _secret(config.secret_key)
         pem = config.private_key_path.read_bytes() if config.private_key_path else None
-        for value in (api_key, secret):
-            if value:
-                register_secret(value)
+        for value in filter(None, (api_key, secret)):
+            register_secret(value)
         self.events = EventBus()
         self.metrics = RequestMetrics()
         self._api_key, self._signer = api_key, make_signer(secret, pem)
@@ -180,7 +172,8 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
             recv_window_ms=config.recv_window_ms,
         )
         self._redis_url = _secret(redis.url)
-        self._redis: Redis | None = None
+        self._redis = redis_client
+        self._owns_redis = redis_client is None  # an app's client is closed by the app
         self._redis_prefix = redis.key_prefix
         self._account = hashlib.sha256((api_key or "anonymous").encode()).hexdigest()[:16]
         breaker_config = BreakerConfig(
@@ -192,9 +185,11 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         self._cache: Cache = MemoryCache(config.cache_max_entries)
         self._flights = SingleFlight()
         self._cache_on = config.cache_enabled
-        self._symbol_rules = {}
         self._ws = WebSocketManager(
-            ws_settings(config), emit=self.events.publish, snapshot=self._stream_snapshot
+            ws_settings(config),
+            emit=self.events.publish,
+            snapshot=self._stream_snapshot,
+            klines=self._kline_gap,
         )
         self._user_streams: list[FuturesUserStream | SpotUserStream] = []
         self._pipeline = RequestPipeline(
@@ -209,13 +204,14 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
     # --- lifecycle ---------------------------------------------------------------------
     async def __aenter__(self) -> Self:
         await self._transport.open()
-        if self._redis_url:
+        if self._redis is None and self._redis_url:
             from redis.asyncio import BlockingConnectionPool, Redis  # noqa: PLC0415 - only with REDIS_URL
 
             pool = BlockingConnectionPool.from_url(
                 self._redis_url, max_connections=self.config.pool_size, timeout=5
             )
             self._redis = Redis.from_pool(pool)  # waits for a free connection, never fails
+        if self._redis is not None:
             self._pipeline.limiter = self._new_limiter(self._redis)
             self._cache = RedisCache(
                 self._redis,
@@ -225,40 +221,22 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
             )
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
 
     async def aclose(self) -> None:
-        """Close streams, the session and Redis; pending subscriber tasks are cancelled."""
+        """Close streams, the session and a Redis client it built; cancel subscriber tasks."""
         await self._ws.aclose()
         streams, self._user_streams = self._user_streams, []
         await asyncio.gather(*(s.aclose() for s in streams))
         self._pipeline.limiter.close()
         await self.events.aclose()
         await self._transport.close()
-        if self._redis is not None:
+        if self._redis is not None and self._owns_redis:
             redis, self._redis = self._redis, None
             await redis.aclose()
 
-    # --- the generic door --------------------------------------------------------------
-    async def call(self, operation: str, **params: Any) -> Any:
-        """Call any operation of the table.
-
-        ``await client.call("GET /api/v3/depth", symbol="BTCUSDT")``
-        """
-        try:
-            target = ENDPOINTS[operation]
-        except KeyError:
-            raise BinanceInputError(
-                f"{operation!r} is not a known operation; write it as 'GET /api/v3/ticker/price'"
-            ) from None
-        return await self.call_endpoint(target, params)
-
+    # --- what the helpers stand on (Caller) ----------------------------------------------
     async def call_endpoint(self, endpoint: Endpoint, params: Params | None = None) -> Any:
         """Cache (public answers only) -> limiter -> breaker -> transport; decoded JSON."""
         request = dict(params) if params else {}
@@ -278,34 +256,24 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         return orjson.loads(body)
 
     async def place_order_checked(self, endpoint: Endpoint, params: Params) -> Any:
-        """Send an order once. On an unknown outcome, query it by client order id: return it
-        if Binance has it, raise ``BinanceOrderNotPlacedError`` if it provably never will."""
-        params = dict(params)
-        client_order_id = str(params.setdefault("newClientOrderId", new_client_order_id()))
-        try:
-            response = await self._pipeline.prepared(endpoint, params)
-        except (BinanceTransportError, BinanceUnknownStatusError) as e:
-            _log.warning("order_outcome_unknown", client_order_id=client_order_id, error=str(e))
-            return await self._pipeline.reconcile_order(
-                endpoint.market, params, client_order_id, e
-            )
-        return response.json()
+        """Send an order once; an unknown outcome is looked up by client order id
+        (``RequestPipeline.place_order``)."""
+        return await self._pipeline.place_order(endpoint, params)
 
     def check_credentials(self, endpoint: Endpoint) -> None:
         """Raise ``BinanceCredentialsError`` now if ``endpoint`` needs keys we lack."""
         self._transport.check_credentials(endpoint)
 
-    def _now_ms(self) -> int:
-        """Binance's clock (closed-candle flags and cache lifetimes go by it)."""
+    def now_ms(self) -> int:
+        """Binance's clock (closed-candle flags, cache lifetimes and signatures go by it)."""
         return int(self._transport.server_time_s() * 1000)
 
+    # --- numbers -----------------------------------------------------------------------
     def get_metrics(self) -> dict[str, Any]:
-        """A plain dict: ``http`` (``RequestMetrics.snapshot()``: totals, retries, per endpoint
-        requests / cache hits and misses / errors by code / p50-p95-p99 ms), ``pools`` (per
-        rate-limit window: ``pool``, ``used``, ``limit``), ``breakers`` (market -> state),
-        ``cache`` (``hits``, ``misses``, ``errors``) and ``ws`` (``WebSocketManager.snapshot``:
-        connections, streams, reconnects, reconnect attempts, stalls, rotations, conflated,
-        overflows, callback errors…)."""
+        """A plain dict: ``http`` (``RequestMetrics.snapshot()``: totals, retries, per
+        endpoint requests, cache hits/misses, errors by code, p50-p95-p99 ms), ``pools``
+        (``pool``, ``used``, ``limit`` per window), ``breakers`` (market -> state), ``cache``
+        (``hits``, ``misses``, ``errors``), ``ws`` (``WebSocketManager.snapshot``)."""
         return {
             "http": self.metrics.snapshot(),
             "pools": self._pipeline.limiter.usage(),
@@ -331,89 +299,62 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         spot_rules, futures_rules = await asyncio.gather(
             self.symbol_rules(Market.SPOT), self.symbol_rules(Market.FUTURES)
         )
-        names = [_resolve(s, spot_rules, futures_rules) for s in symbols]
-        errors: dict[str, PriceSnapshot] = {}
-        valid: list[str] = []
-        for name in names:
-            try:
-                check_symbol(name)
-                if spot_rules.get(name) is None and futures_rules.get(name) is None:
-                    spot_rules.require(name)  # raises, naming the closest symbols
-                valid.append(name)
-            except BinanceUnknownSymbolError as e:
-                errors[name] = PriceSnapshot(
-                    symbol=name, error=str(e), unknown=True, suggestions=tuple(e.suggestions)
-                )
-            except BinanceInputError as e:
-                errors[name] = PriceSnapshot(symbol=name, error=str(e))
-        spot = [s for s in valid if spot_rules.get(s) is not None]
-        futures = [s for s in valid if futures_rules.get(s) is not None]
+        request = symbol_request(symbols, spot_rules, futures_rules)
         price_rows, day_rows, marks = await asyncio.gather(
-            self._spot_batch("GET /api/v3/ticker/price", spot),
-            self._spot_batch("GET /api/v3/ticker/24hr", spot),
-            asyncio.gather(*(self.get_mark_price(s) for s in futures), return_exceptions=True),
+            self._spot_batch("GET /api/v3/ticker/price", request.spot),
+            self._spot_batch("GET /api/v3/ticker/24hr", request.spot),
+            asyncio.gather(*map(self.get_mark_price, request.futures), return_exceptions=True),
             return_exceptions=True,
         )
-        mark_by = dict(zip(futures, marks if isinstance(marks, list) else [], strict=False))
-        _raise_if_nothing_answered([price_rows, day_rows, marks, *mark_by.values()], spot, futures)
-        result: dict[str, PriceSnapshot] = {}
-        for name in names:
-            if name in errors:
-                result[name] = errors[name]
-                continue
-            problems: list[str] = []
-            price = _field(price_rows, name, "price", problems)
-            change = _field(day_rows, name, "priceChangePercent", problems)
-            mark = mark_by.get(name)
-            if isinstance(mark, BaseException):
-                problems.append(f"futures: {mark}")
-                mark = None
-            result[name] = PriceSnapshot(
-                symbol=name,
-                price=price if name in spot else None,
-                change_24h_pct=change if name in spot else None,
-                mark_price=Decimal(mark["markPrice"]) if mark else None,
-                funding_rate=Decimal(mark["lastFundingRate"]) if mark else None,
-                error="; ".join(problems) or None,
-            )
-        return result
+        return price_snapshots(request, price_rows, day_rows, marks)
 
     async def get_portfolio(self) -> Portfolio:
         """Spot balances and the futures wallet, valued in USDT, fetched together."""
         account, wallet, prices = await asyncio.gather(
-            self.get_account_balance(),
+            self._spot_account(),
             self.get_futures_balance(),
             self.call("GET /api/v3/ticker/price"),
             return_exceptions=True,
         )
-        price_of = (
-            {row["symbol"]: Decimal(row["price"]) for row in prices}
-            if not isinstance(prices, BaseException)
-            else {}
-        )
-        errors: dict[str, str] = {}
-        spot: list[AssetValue] = []
-        futures: list[AssetValue] = []
-        if isinstance(account, BaseException):
-            errors["spot"] = str(account)
-        else:
-            for row in account["balances"]:
-                amount = Decimal(row["free"]) + Decimal(row["locked"])
-                if amount:
-                    spot.append(_valued(row["asset"], amount, price_of))
-        if isinstance(wallet, BaseException):
-            errors["futures"] = str(wallet)
-        else:
-            for row in wallet:
-                amount = Decimal(row["balance"])
-                if amount:
-                    futures.append(_valued(row["asset"], amount, price_of))
-        if isinstance(prices, BaseException):
-            errors["prices"] = str(prices)
-        values = [a.value_usdt for a in (*spot, *futures) if a.value_usdt is not None]
-        total = sum(values, Decimal(0))
-        return Portfolio(spot=tuple(spot), futures=tuple(futures), total_usdt=total, errors=errors)
+        return portfolio(account, wallet, prices)
 
+    # --- seed-compatible aliases -------------------------------------------------------
+    # The seed's spellings, answering Binance's JSON as it came; each is one line over the
+    # implementation its typed twin (named in the docstring) parses.
+    async def get_symbol_price(self, symbol: str, market: Market = Market.SPOT) -> dict[str, str]:
+        """Last price: ``{"symbol": "BTCUSDT", "price": "..."}`` (typed: ``get_ticker_price``)."""
+        return await self._ticker_price(symbol, market)
+
+    async def get_order_book(
+        self, symbol: str, limit: int = 100, market: Market = Market.SPOT
+    ) -> dict[str, Any]:
+        """The order book as Binance sent it (typed: ``get_depth``)."""
+        return await self._order_book(symbol, limit, market)
+
+    async def get_account(self) -> dict[str, Any]:
+        """The spot account as Binance sent it (typed: ``get_account_info``)."""
+        return await self._spot_account()
+
+    async def get_account_balance(self) -> dict[str, Any]:
+        """The spot account with its ``balances`` list (``asset``, ``free``, ``locked``)
+        (typed: ``get_account_info`` / ``get_balances``)."""
+        return await self._spot_account()
+
+    async def place_order(
+        self,
+        symbol: str,
+        side: OrderSide | str,
+        type_: OrderType | str,
+        quantity: Decimal | str | float,
+        price: Decimal | str | float | None = None,
+        **extra: Any,
+    ) -> models.Order:
+        """``new_order`` with the seed's positional order (symbol, side, type, quantity)."""
+        return await self.new_order(
+            symbol, side=side, type_=type_, quantity=quantity, price=price, **extra
+        )
+
+    # --- private helpers ---------------------------------------------------------------
     async def _spot_batch(self, operation: str, symbols: list[str]) -> dict[str, Any]:
         """One call for many symbols (``symbols=[...]``), indexed by symbol."""
         if not symbols:
@@ -421,11 +362,10 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
         rows = await self.call(operation, symbols=symbols)
         return {row["symbol"]: row for row in rows}
 
-    # --- the pipeline ------------------------------------------------------------------
     def _ttl(self, endpoint: Endpoint, params: Params) -> float | Callable[[bytes], float] | None:
         """How long this answer may be cached; signed answers never are."""
-        if endpoint.key in _KLINES:
-            now_ms = int(self._transport.server_time_s() * 1000)
+        if endpoint.key in KLINE_OPERATIONS:
+            now_ms = self.now_ms()
             return lambda body: kline_ttl(params, orjson.loads(body), now_ms=now_ms)
         return endpoint_ttl(endpoint)
 
@@ -438,6 +378,7 @@ class BinanceClient(StreamMethods, PrivateEndpoints):
                 guard_s=config.rate_limit_guard_ms / 1000,
                 max_pause_wait_s=config.rate_limit_max_pause_s,
                 redis_retry_s=config.redis_retry_s,
+                threshold_events=config.enable_rate_limit_checks,
             ),
             emit=self.events.publish,
             clock=self._transport.server_time_s,
@@ -452,46 +393,18 @@ def _secret(value: Any) -> str | None:
     return value.get_secret_value() if value is not None else None
 
 
-_STABLE = frozenset({"USDT", "USDC", "FDUSD", "BUSD", "TUSD"})
+if not TYPE_CHECKING:  # mypy sees the models imported above and flags a misspelt name
+    # The names between the stream-events comment and the models' in __all__.
+    _FIRST, _END = __all__.index("AggTradeEvent"), __all__.index("AccountInfo")
+    _STREAM_EVENTS = frozenset(__all__[_FIRST:_END])
 
+    def __getattr__(name: str) -> Any:
+        """The pydantic models and the stream event types in ``__all__`` load on first use,
+        not with the client (start-up time)."""
+        if name in _STREAM_EVENTS:
+            from utils.binance import binance_ws_events  # noqa: PLC0415 - the point
 
-def _raise_if_nothing_answered(
-    parts: Sequence[Any], spot: Sequence[str], futures: Sequence[str]
-) -> None:
-    """When every call of a fan-out failed, the failure is the answer: raise it (an open
-    breaker first, since it says when Binance will be tried again)."""
-    if not spot and not futures:
-        return
-    answered = [p for p in parts[:2] if not isinstance(p, BaseException)] if spot else []
-    if futures and not isinstance(parts[2], BaseException):
-        answered += [p for p in parts[3:] if not isinstance(p, BaseException)]
-    if answered:
-        return
-    failures = [p for p in parts if isinstance(p, BinanceError)]
-    if failures:
-        failures.sort(key=lambda e: not isinstance(e, BinanceCircuitOpenError))
-        raise failures[0]
-
-
-def _resolve(symbol: str, *rules: SymbolRules) -> str:
-    """``btc`` -> ``BTCUSDT`` when the bare name is no symbol but its USDT pair is."""
-    name = symbol.strip().upper()
-    if all(r.get(name) is None for r in rules) and any(r.get(f"{name}USDT") for r in rules):
-        return f"{name}USDT"
-    return name
-
-
-def _field(rows: Any, symbol: str, key: str, problems: list[str]) -> Decimal | None:
-    if isinstance(rows, BaseException):
-        if str(rows) not in problems:
-            problems.append(f"spot: {rows}")
-        return None
-    row = rows.get(symbol)
-    return Decimal(row[key]) if row is not None else None
-
-
-def _valued(asset: str, amount: Decimal, price_of: Mapping[str, Decimal]) -> AssetValue:
-    if asset in _STABLE:
-        return AssetValue(asset=asset, amount=amount, value_usdt=amount)
-    price = price_of.get(f"{asset}USDT")
-    return AssetValue(asset=asset, amount=amount, value_usdt=amount * price if price else None)
+            return getattr(binance_ws_events, name)
+        if name in __all__:
+            return getattr(models, name)
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

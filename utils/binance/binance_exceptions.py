@@ -3,7 +3,6 @@
 ::
 
     BinanceError
-    ├── BinanceConfigError            (also ValueError) a setting is missing or malformed
     ├── BinanceInputError             (also ValueError) bad input caught before any request
     │   ├── BinanceCredentialsError   a signed call without API key / secret
     │   ├── BinanceUnknownSymbolError not in exchangeInfo; ``suggestions``
@@ -21,12 +20,19 @@
         ├── BinanceTimestampError     -1021
         ├── BinanceOrderRejectedError -2010 / -2011 / -2013
         └── BinanceUnknownStatusError 5xx, 408, -1007: the execution status is unknown
+
+    ValueError
+    └── SettingsError                 (utils.config) a bad or unknown setting; ``variable``
+        └── BinanceConfigError        a BinanceConfig setting or the private key file; re-exported
+                                      here, and no BinanceError: nothing was sent to Binance
 """
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING
+
+from utils.config import BinanceConfigError
 
 if TYPE_CHECKING:
     from decimal import Decimal
@@ -56,14 +62,6 @@ __all__ = (
 
 class BinanceError(Exception):
     """Root of every error raised by ``utils.binance``."""
-
-
-class BinanceConfigError(BinanceError, ValueError):
-    """A setting is missing or malformed; ``variable`` names the environment variable."""
-
-    def __init__(self, message: str, *, variable: str | None = None) -> None:
-        super().__init__(message)
-        self.variable = variable
 
 
 class BinanceInputError(BinanceError, ValueError):

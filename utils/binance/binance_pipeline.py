@@ -10,6 +10,7 @@ import time
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any, Final
 
+from utils.binance.binance_constants import EXCHANGE_INFO, ORDER_QUERY, SERVER_TIME
 from utils.binance.binance_exceptions import (
     BinanceError,
     BinanceInputError,
@@ -21,8 +22,7 @@ from utils.binance.binance_exceptions import (
     BinanceTransportError,
     BinanceUnknownStatusError,
 )
-from utils.binance.binance_private import ORDER_QUERY
-from utils.binance.binance_public import EXCHANGE_INFO, SERVER_TIME
+from utils.binance.binance_ratelimit import RequestCap
 from utils.binance.binance_request import error_from_response, outcome_unknown
 from utils.binance.binance_types import (
     BinanceEvent,
@@ -34,7 +34,8 @@ from utils.binance.binance_types import (
     RateWindow,
     interval_seconds,
 )
-from utils.binance.binance_utils import backoff_delay
+from utils.binance.binance_utils import backoff_delay, new_client_order_id
+from utils.logging_setup import get_logger
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -46,6 +47,8 @@ if TYPE_CHECKING:
     from utils.config import BinanceConfig
 
 __all__ = ("RequestPipeline",)
+
+_log = get_logger(__name__)
 
 _TIME_SAMPLES: Final = 3
 _RESYNC_EVENT_MS: Final = 500  # an offset change worth telling the operator about
@@ -66,6 +69,9 @@ class RequestPipeline:
     ) -> None:
         self.config = config
         self.limiter = limiter  # replaced by a Redis-backed one when the client opens
+        # The seed's optional caps (MAX_REQUESTS_PER_SECOND, ...), per process.
+        caps = config.request_caps
+        self._cap = RequestCap(caps) if caps else None
         self.metrics = metrics
         self._transport = transport
         self._breakers = breakers
@@ -118,6 +124,8 @@ class RequestPipeline:
         attempt, resynced = 0, False
         while True:
             breaker.before_call()
+            if self._cap is not None:
+                await self._cap.wait()
             limiter = self.limiter
             ticket = limiter.acquire_now(endpoint, params) or await limiter.acquire(
                 endpoint, params
@@ -227,6 +235,18 @@ class RequestPipeline:
                         {"offset_ms": offset, "previous_ms": previous, "rtt_ms": rtt},
                     )
                 )
+
+    async def place_order(self, endpoint: Endpoint, params: Params) -> Any:
+        """Send an order once. On an unknown outcome, query it by client order id: return it
+        if Binance has it, raise ``BinanceOrderNotPlacedError`` if it provably never will."""
+        request = dict(params)
+        client_order_id = str(request.setdefault("newClientOrderId", new_client_order_id()))
+        try:
+            response = await self.prepared(endpoint, request)
+        except (BinanceTransportError, BinanceUnknownStatusError) as e:
+            _log.warning("order_outcome_unknown", client_order_id=client_order_id, error=str(e))
+            return await self.reconcile_order(endpoint.market, request, client_order_id, e)
+        return response.json()
 
     async def reconcile_order(
         self, market: Market, params: Params, client_order_id: str, cause: BinanceError

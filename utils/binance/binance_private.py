@@ -1,27 +1,22 @@
 """Typed helpers for signed operations (account, orders), over the endpoint table. Input is
 checked before anything is sent, orders also against the symbol's exchangeInfo filters;
 order placement itself (client order ids, reconciliation of unknown outcomes) is the
-facade's ``place_order_checked``."""
+caller's ``place_order_checked``. The seed's spellings (``place_order``, ``get_account``,
+``get_account_balance``) are the facade's aliases over ``new_order`` and ``_spot_account``."""
 
 from __future__ import annotations
 
+from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
-from utils.binance.binance_constants import endpoint
+from utils.binance.binance_caller import Caller
+from utils.binance.binance_constants import ORDER_QUERY, TICKER_PRICE, endpoint
 from utils.binance.binance_exceptions import BinanceInputError
-from utils.binance.binance_types import (
-    Endpoint,
-    EndpointCaller,
-    Market,
-    OrderSide,
-    OrderType,
-    Params,
-    models,
-)
+from utils.binance.binance_types import Endpoint, Market, OrderSide, OrderType, models
 from utils.binance.binance_utils import check_limit, check_order, check_symbol, positive_decimal
 
 if TYPE_CHECKING:
-    from decimal import Decimal
+    from collections.abc import Awaitable
 
     from utils.binance.binance_models import (
         AccountInfo,
@@ -33,16 +28,13 @@ if TYPE_CHECKING:
         MyTrade,
         Order,
         PositionRisk,
-        TickerPrice,
     )
-    from utils.binance.binance_utils import SymbolRules
 
-__all__ = ("ORDER_QUERY", "PrivateEndpoints")
+__all__ = ("PrivateEndpoints",)
 
 S, F = Market.SPOT, Market.FUTURES
 _ORDER_NEW = {S: endpoint("POST /api/v3/order"), F: endpoint("POST /fapi/v1/order")}
 _ORDER_TEST = {S: endpoint("POST /api/v3/order/test"), F: endpoint("POST /fapi/v1/order/test")}
-ORDER_QUERY = {S: endpoint("GET /api/v3/order"), F: endpoint("GET /fapi/v1/order")}
 _ORDER_CANCEL = {S: endpoint("DELETE /api/v3/order"), F: endpoint("DELETE /fapi/v1/order")}
 _OPEN_ORDERS = {S: endpoint("GET /api/v3/openOrders"), F: endpoint("GET /fapi/v1/openOrders")}
 _ALL_ORDERS = {S: endpoint("GET /api/v3/allOrders"), F: endpoint("GET /fapi/v1/allOrders")}
@@ -59,16 +51,8 @@ _LIMIT_TYPES: Final = frozenset(
 _MAX_LEVERAGE: Final = 125
 
 
-class PrivateEndpoints(EndpointCaller):
+class PrivateEndpoints(Caller):
     """Account and order helpers; every call here is signed."""
-
-    async def get_account(self) -> dict[str, Any]:
-        reply: dict[str, Any] = await self.call_endpoint(_ACCOUNT)
-        return reply
-
-    async def get_account_balance(self) -> dict[str, Any]:
-        """The spot account with its ``balances`` list (``asset``, ``free``, ``locked``)."""
-        return await self.get_account()
 
     async def get_futures_balance(self) -> list[dict[str, Any]]:
         reply: list[dict[str, Any]] = await self.call_endpoint(_FUTURES_BALANCE)
@@ -118,20 +102,6 @@ class PrivateEndpoints(EndpointCaller):
         await self._check_filters(params, market)
         await self.call_endpoint(_ORDER_TEST[market], params)
 
-    async def place_order(
-        self,
-        symbol: str,
-        side: OrderSide | str,
-        type_: OrderType | str,
-        quantity: Decimal | str | float,
-        price: Decimal | str | float | None = None,
-        **extra: Any,
-    ) -> Order:
-        """The seed's spelling of ``new_order``."""
-        return await self.new_order(
-            symbol, side=side, type_=type_, quantity=quantity, price=price, **extra
-        )
-
     async def get_order(
         self,
         symbol: str,
@@ -171,7 +141,7 @@ class PrivateEndpoints(EndpointCaller):
     # --- spot account ------------------------------------------------------------------
     async def get_account_info(self) -> AccountInfo:
         """The spot account, typed (``get_account`` answers the raw dict)."""
-        return models.AccountInfo.model_validate(await self.get_account())
+        return models.AccountInfo.model_validate(await self._spot_account())
 
     async def get_balances(self, *, include_zero: bool = False) -> list[Balance]:
         """Spot balances; assets with nothing free or locked are left out unless asked."""
@@ -240,17 +210,11 @@ class PrivateEndpoints(EndpointCaller):
         }
         return models.LeverageChange.model_validate(await self.call_endpoint(_LEVERAGE, params))
 
-    # --- what the facade and the public helpers provide ---------------------------------
-    async def place_order_checked(self, endpoint: Endpoint, params: Params) -> Any:
-        raise NotImplementedError
-
-    async def symbol_rules(self, market: Market = Market.SPOT) -> SymbolRules:
-        raise NotImplementedError
-
-    async def get_ticker_price(self, symbol: str, market: Market = Market.SPOT) -> TickerPrice:
-        raise NotImplementedError
-
     # --- private helpers ---------------------------------------------------------------
+    def _spot_account(self) -> Awaitable[dict[str, Any]]:
+        """The spot account as Binance sent it (the facade's ``get_account`` answers it)."""
+        return self.call_endpoint(_ACCOUNT)
+
     async def _check_filters(self, params: dict[str, Any], market: Market) -> None:
         """The symbol exists and the order passes its filters; a MARKET order's notional is
         priced at the last trade, fetched only when the symbol has a notional filter."""
@@ -259,7 +223,8 @@ class PrivateEndpoints(EndpointCaller):
         last_price = None
         notional = info.notional
         if price is None and notional is not None and notional.apply_min_to_market:
-            last_price = (await self.get_ticker_price(info.symbol, market)).price
+            reply = await self.call_endpoint(TICKER_PRICE[market], {"symbol": info.symbol})
+            last_price = Decimal(reply["price"])
         check_order(
             info,
             side=params["side"],

@@ -1,26 +1,25 @@
 """Typed helpers for public (NONE / MARKET_DATA) operations, over the endpoint table. They
-check input locally, then go through ``EndpointCaller.call_endpoint``; no sockets here.
+check input locally, then go through ``Caller.call_endpoint``; no sockets here.
 
 The first helpers answer Binance's JSON as it came (the seed's shapes); the typed ones
-answer frozen models from ``binance_types`` with ``Decimal`` prices and quantities.
+answer frozen models from ``binance_models`` with ``Decimal`` prices and quantities. The
+seed's spellings of the typed ones (``get_symbol_price``, ``get_order_book``) are the
+facade's aliases over the raw fetches at the end of this class.
 """
 
 from __future__ import annotations
 
 import asyncio
-import time
 from typing import TYPE_CHECKING, Any, Final
 
-from utils.binance.binance_constants import endpoint
-from utils.binance.binance_types import (
-    EndpointCaller,
-    KlineInterval,
-    Market,
-    models,
-)
-from utils.binance.binance_utils import SymbolRules, check_interval, check_limit, check_symbol
+from utils.binance.binance_caller import Caller
+from utils.binance.binance_constants import EXCHANGE_INFO, SERVER_TIME, TICKER_PRICE, endpoint
+from utils.binance.binance_types import KlineInterval, Market, models
+from utils.binance.binance_utils import check_interval, check_limit, check_symbol
 
 if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
     from pandas import DataFrame
 
     from utils.binance.binance_models import (
@@ -38,13 +37,10 @@ if TYPE_CHECKING:
         Trade,
     )
 
-__all__ = ("EXCHANGE_INFO", "SERVER_TIME", "PublicEndpoints")
+__all__ = ("PublicEndpoints",)
 
 S, F = Market.SPOT, Market.FUTURES
 _PING = {S: endpoint("GET /api/v3/ping"), F: endpoint("GET /fapi/v1/ping")}
-SERVER_TIME = {S: endpoint("GET /api/v3/time"), F: endpoint("GET /fapi/v1/time")}
-EXCHANGE_INFO = {S: endpoint("GET /api/v3/exchangeInfo"), F: endpoint("GET /fapi/v1/exchangeInfo")}
-_PRICE = {S: endpoint("GET /api/v3/ticker/price"), F: endpoint("GET /fapi/v2/ticker/price")}
 _DEPTH = {S: endpoint("GET /api/v3/depth"), F: endpoint("GET /fapi/v1/depth")}
 _KLINES = {S: endpoint("GET /api/v3/klines"), F: endpoint("GET /fapi/v1/klines")}
 _TICKER_24H = {S: endpoint("GET /api/v3/ticker/24hr"), F: endpoint("GET /fapi/v1/ticker/24hr")}
@@ -63,7 +59,6 @@ _OPEN_INTEREST = endpoint("GET /fapi/v1/openInterest")
 _MAX_KLINES: Final = {S: 1000, F: 1500}
 _MAX_DEPTH: Final = {S: 5000, F: 1000}
 _MAX_TRADES: Final = 1000
-_RULES_MAX_AGE_S: Final = 3600.0  # new listings appear; exchangeInfo is reloaded hourly
 #: Kline row position -> float column of the DataFrame.
 _FRAME_FLOATS: Final = (
     (1, "open"),
@@ -76,7 +71,7 @@ _FRAME_FLOATS: Final = (
 _FLOAT_NAMES: Final = tuple(name for _, name in _FRAME_FLOATS)
 
 
-class PublicEndpoints(EndpointCaller):
+class PublicEndpoints(Caller):
     """Market data helpers; ``market`` selects spot (default) or USDⓈ-M futures."""
 
     async def ping(self, market: Market = Market.SPOT) -> None:
@@ -94,24 +89,10 @@ class PublicEndpoints(EndpointCaller):
         info: dict[str, Any] = await self.call_endpoint(EXCHANGE_INFO[market], params)
         return info
 
-    async def get_symbol_price(self, symbol: str, market: Market = Market.SPOT) -> dict[str, str]:
-        """Last price: ``{"symbol": "BTCUSDT", "price": "..."}``."""
-        reply: dict[str, str] = await self.call_endpoint(
-            _PRICE[market], {"symbol": check_symbol(symbol)}
-        )
-        return reply
-
     async def get_ticker_24h(self, symbol: str, market: Market = Market.SPOT) -> dict[str, Any]:
         reply: dict[str, Any] = await self.call_endpoint(
             _TICKER_24H[market], {"symbol": check_symbol(symbol)}
         )
-        return reply
-
-    async def get_order_book(
-        self, symbol: str, limit: int = 100, market: Market = Market.SPOT
-    ) -> dict[str, Any]:
-        params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_DEPTH[market])}
-        reply: dict[str, Any] = await self.call_endpoint(_DEPTH[market], params)
         return reply
 
     async def get_klines(
@@ -146,7 +127,8 @@ class PublicEndpoints(EndpointCaller):
 
     # --- typed helpers -----------------------------------------------------------------
     async def get_ticker_price(self, symbol: str, market: Market = Market.SPOT) -> TickerPrice:
-        return models.TickerPrice.model_validate(await self.get_symbol_price(symbol, market))
+        """Last price, typed (the seed's ``get_symbol_price`` answers the raw dict)."""
+        return models.TickerPrice.model_validate(await self._ticker_price(symbol, market))
 
     async def get_ticker_stats(self, symbol: str, market: Market = Market.SPOT) -> Ticker24h:
         """The 24 h ticker, typed (``get_ticker_24h`` answers the raw dict)."""
@@ -165,7 +147,7 @@ class PublicEndpoints(EndpointCaller):
         self, symbol: str, limit: int = 100, market: Market = Market.SPOT
     ) -> OrderBook:
         """The order book, typed (``get_order_book`` answers the raw dict)."""
-        return models.OrderBook.model_validate(await self.get_order_book(symbol, limit, market))
+        return models.OrderBook.model_validate(await self._order_book(symbol, limit, market))
 
     async def get_recent_trades(
         self, symbol: str, limit: int = 500, market: Market = Market.SPOT
@@ -192,7 +174,7 @@ class PublicEndpoints(EndpointCaller):
     ) -> list[Kline]:
         """Klines, typed; the last one is usually still open (``closed`` False)."""
         rows = await self.get_klines(symbol, interval, limit, market)
-        now_ms = self._now_ms()
+        now_ms = self.now_ms()
         return [models.Kline.from_row(row, now_ms=now_ms) for row in rows]
 
     async def get_klines_dataframe(
@@ -211,7 +193,7 @@ class PublicEndpoints(EndpointCaller):
         rows = await self.get_klines(symbol, interval, limit, market)
         # pandas is imported on first use and the frame built off the event loop: the
         # first import alone takes a few hundred milliseconds.
-        return await asyncio.to_thread(_klines_frame, rows, self._now_ms())
+        return await asyncio.to_thread(_klines_frame, rows, self.now_ms())
 
     async def get_premium_index(self, symbol: str) -> MarkPrice:
         """Futures mark and index price, last funding rate and next funding time, typed."""
@@ -240,25 +222,21 @@ class PublicEndpoints(EndpointCaller):
         reply = await self.call_endpoint(_OPEN_INTEREST, {"symbol": check_symbol(symbol)})
         return models.OpenInterest.model_validate(reply)
 
-    # --- symbol rules ------------------------------------------------------------------
-    async def symbol_rules(self, market: Market = Market.SPOT) -> SymbolRules:
-        """Every symbol's filters, from the full exchangeInfo, loaded once per client (and
-        again after an hour). With the cache on, concurrent first calls share one request."""
-        rules = self._symbol_rules.get(market)
-        now = time.monotonic()
-        if rules is None or now - rules.loaded_at > _RULES_MAX_AGE_S:
-            info = await self.call_endpoint(EXCHANGE_INFO[market], {})
-            rules = SymbolRules.from_exchange_info(info, market, loaded_at=now)
-            self._symbol_rules[market] = rules
-        return rules
-
     async def get_symbol_info(self, symbol: str, market: Market = Market.SPOT) -> SymbolInfo:
         """A symbol's trading rules; an unknown symbol raises with the closest ones."""
         return (await self.symbol_rules(market)).require(check_symbol(symbol))
 
-    def _now_ms(self) -> int:
-        """The clock that decides whether a candle has closed (the local one)."""
-        return int(time.time() * 1000)
+    # --- raw fetches: the typed methods above and the facade's seed aliases share them ---
+    # Plain functions returning the call's coroutine: the seed's get_symbol_price is the hot
+    # path (bench), and this adds no coroutine of its own.
+    def _ticker_price(self, symbol: str, market: Market) -> Awaitable[dict[str, str]]:
+        """``{"symbol": "BTCUSDT", "price": "..."}`` as Binance sent it."""
+        return self.call_endpoint(TICKER_PRICE[market], {"symbol": check_symbol(symbol)})
+
+    def _order_book(self, symbol: str, limit: int, market: Market) -> Awaitable[dict[str, Any]]:
+        """``{"lastUpdateId", "bids", "asks"}`` as Binance sent it."""
+        params = {"symbol": check_symbol(symbol), "limit": check_limit(limit, _MAX_DEPTH[market])}
+        return self.call_endpoint(_DEPTH[market], params)
 
 
 def _klines_frame(rows: list[list[Any]], now_ms: int) -> DataFrame:

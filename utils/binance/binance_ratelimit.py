@@ -13,6 +13,11 @@ a request never lands in the server's neighbouring window.
 With Redis the ledger lives in Redis (``binance_ratelimit_redis``: one Lua script books
 atomically), so every process behind one IP shares one budget; without it, or while Redis is
 away, the same algorithm runs in process.
+
+``RequestCap`` is the optional, self-imposed cap of the seed's settings
+(``MAX_REQUESTS_PER_SECOND``, ``LIMITER_RATE``/``LIMITER_PERIOD``, ``MIN_REQUEST_INTERVAL``): a
+count of requests per sliding window, per process, on top of the weight limiter. Binance's
+limits never need it; it is for staying deliberately below them.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ from __future__ import annotations
 import asyncio
 import math
 import time
+from collections import deque
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Final
 
@@ -40,7 +46,7 @@ if TYPE_CHECKING:
 
     from utils.binance.binance_ratelimit_redis import RedisLedger
 
-__all__ = ("LimiterConfig", "Ticket", "WeightLimiter")
+__all__ = ("LimiterConfig", "RequestCap", "Ticket", "WeightLimiter")
 
 _MAX_STEPS: Final = 256
 _THRESHOLDS: Final = (0.8, 0.95)
@@ -56,6 +62,7 @@ class LimiterConfig:
     guard_s: float = 0.05
     max_pause_wait_s: float = 30.0
     redis_retry_s: float = 5.0  # how long to limit in process before trying Redis again
+    threshold_events: bool = True  # ENABLE_RATE_LIMIT_CHECKS: 80 %/95 % events on or off
 
 
 @dataclass(slots=True)
@@ -107,8 +114,50 @@ class Ticket:
     local: bool = True  # booked in the in-process ledger (no Redis, or Redis was down)
 
 
+class RequestCap:
+    """At most ``count`` requests in any ``period_s`` seconds, for each ``(count, period_s)``
+    window given. Requests leave in the order they ask; each books its turn and sleeps once
+    until it comes (a cancelled waiter's turn stays booked: the cap errs on the slow side).
+    """
+
+    def __init__(
+        self,
+        windows: Sequence[tuple[int, float]],
+        *,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if not windows or any(count < 1 or period <= 0 for count, period in windows):
+            raise ValueError(f"a cap needs windows of at least 1 request per > 0 s: {windows}")
+        # Only the latest ``count`` turns of a window matter, so each keeps just those.
+        self._windows = tuple((period, deque[float](maxlen=count)) for count, period in windows)
+        self._clock = clock
+        self._last = -math.inf
+
+    def reserve(self) -> float:
+        """Book the next turn; the seconds until it (0.0 when it is now)."""
+        now = self._clock()
+        at = max(now, self._last)
+        for period, turns in self._windows:
+            if len(turns) == turns.maxlen:
+                at = max(at, turns[0] + period)
+        for _, turns in self._windows:
+            turns.append(at)
+        self._last = at
+        return at - now
+
+    async def wait(self) -> None:
+        """Book a turn and sleep until it comes."""
+        delay = self.reserve()
+        if delay > 0:
+            await asyncio.sleep(delay)
+
+
 class WeightLimiter:
-    """Books every request's cost before it is sent; see the module docstring."""
+    """Books every request's cost before it is sent; see the module docstring.
+
+    ``LimiterConfig.threshold_events`` (on by default; ``ENABLE_RATE_LIMIT_CHECKS``)
+    publishes a ``ratelimit.threshold`` event when a weight pool passes 80 % and 95 %.
+    """
 
     def __init__(
         self,
@@ -124,6 +173,7 @@ class WeightLimiter:
         self._config = config
         self._emit = emit
         self._clock = clock
+        self.threshold_events = config.threshold_events
         self._ledger: RedisLedger | None = None
         self._redis_errors: tuple[type[BaseException], ...] = ()  # catches nothing
         if redis is not None:  # imported only when Redis is used: it costs ~80 ms otherwise
@@ -499,6 +549,8 @@ class WeightLimiter:
         return w, idx, cost
 
     def _alert(self, w: _Window, idx: int, used: int) -> None:
+        if not self.threshold_events:
+            return
         for threshold in _THRESHOLDS:
             if used >= threshold * w.spec.limit and w.alerted.get(threshold) != idx:
                 w.alerted[threshold] = idx

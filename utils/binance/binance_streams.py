@@ -1,18 +1,22 @@
-"""Streams through the client: market streams (``ws_subscribe`` and its shortcuts), the
-futures user data stream, and the REST snapshots a price stream's subscribers get after a
-reconnect. ``BinanceClient`` mixes this in; the sockets live in ``binance_websocket``.
+"""Streams through the client: market streams (``ws_subscribe`` and its shortcuts, typed
+events from ``binance_ws_events``), kline streams (``ws_klines``), the user data streams, and
+the REST fetches a stream's subscribers get after a reconnect: a price stream's snapshot, a
+kline stream's missed closes. ``BinanceClient`` mixes this in; the sockets live in
+``binance_websocket``.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any, TypeVar
 
+from utils.binance.binance_caller import Caller
 from utils.binance.binance_constants import ENDPOINTS
 from utils.binance.binance_exceptions import BinanceCredentialsError
-from utils.binance.binance_public import PublicEndpoints
-from utils.binance.binance_types import BinanceEvent, Market
+from utils.binance.binance_types import BinanceEvent, KlineInterval, Market
+from utils.binance.binance_utils import check_interval, check_symbol
 from utils.binance.binance_websocket import WSSettings
 from utils.binance.binance_ws_dispatch import Subscriber
+from utils.binance.binance_ws_klines import KlineRows, interval_ms
 from utils.binance.binance_ws_user import FuturesUserStream, SpotUserStream
 
 if TYPE_CHECKING:
@@ -20,6 +24,13 @@ if TYPE_CHECKING:
 
     from utils.binance.binance_utils import Signer
     from utils.binance.binance_websocket import StreamSubscription, WebSocketManager
+    from utils.binance.binance_ws_events import (
+        KlineCallback,
+        MarkPricesCallback,
+        MiniTickersCallback,
+        StreamCallback,
+        TickerCallback,
+    )
     from utils.config import BinanceConfig
 
 __all__ = ("StreamMethods", "ws_settings")
@@ -49,6 +60,11 @@ _SOURCES = {
     "markPrice": ("", "GET /fapi/v1/premiumIndex"),
     "bookTicker": ("GET /api/v3/ticker/bookTicker", "GET /fapi/v1/ticker/bookTicker"),
 }
+_KLINES = {Market.SPOT: "GET /api/v3/klines", Market.FUTURES: "GET /fapi/v1/klines"}
+_KLINE_PAGE = 1000  # rows per gap fill: spot's maximum, futures' 5-weight tier
+# A REST row is taken as closed when its close time is this long before Binance's clock (our
+# estimate of it may be off by a round trip); a later row proves it closed in any case.
+_CLOSE_MARGIN_MS = 1000
 
 
 def ws_settings(config: BinanceConfig) -> WSSettings:
@@ -67,7 +83,7 @@ def ws_settings(config: BinanceConfig) -> WSSettings:
     )
 
 
-class StreamMethods(PublicEndpoints):
+class StreamMethods(Caller):
     """WebSocket streams of the client; the facade provides the manager and settings."""
 
     config: BinanceConfig
@@ -77,9 +93,6 @@ class StreamMethods(PublicEndpoints):
     _api_key: str | None
     _signer: Signer | None
 
-    def _now_ms(self) -> int:
-        raise NotImplementedError
-
     def _user_stream_params(self) -> dict[str, Any]:
         """``{apiKey, timestamp, signature}`` for the spot WS-API's user data subscription."""
         if self._api_key is None or self._signer is None:
@@ -87,50 +100,73 @@ class StreamMethods(PublicEndpoints):
                 "the spot user data stream needs an API key and secret; set BINANCE_API_KEY "
                 "and BINANCE_API_SECRET"
             )
-        params = {"apiKey": self._api_key, "timestamp": self._now_ms()}
+        params = {"apiKey": self._api_key, "timestamp": self.now_ms()}
         payload = "&".join(f"{k}={v}" for k, v in sorted(params.items()))
         return {**params, "signature": self._signer(payload.encode())}
-
-    async def call(self, operation: str, **params: Any) -> Any:
-        raise NotImplementedError
 
     async def ws_subscribe(
         self,
         streams: Iterable[str],
-        callback: Callable[[str, Any], Any],
+        callback: StreamCallback,
         *,
         market: Market | str = Market.SPOT,
     ) -> StreamSubscription:
-        """``callback(stream, data)`` (sync or async) for every message of ``streams``, kept
-        alive across reconnects; ``await sub.unsubscribe()`` ends it.
+        """``callback(stream, event)`` (sync or async) for every message of ``streams``, kept
+        alive across reconnects; ``await sub.unsubscribe()`` ends it. ``event`` is typed by
+        the stream's kind (``KlineEvent``, ``AggTradeEvent``, an ``EventArray`` for the
+        all-market arrays, ``RawEvent`` for kinds without a type); ``event["s"]`` still reads
+        Binance's payload. Kline streams get the closes a reconnect missed, as ``ws_klines``.
 
         ``sub = await client.ws_subscribe(["btcusdt@kline_1m", "ethusdt@aggTrade"], on_msg)``
         """
         return await self._ws.subscribe(streams, callback, market=Market(market))
 
     async def ws_ticker(
-        self, symbol: str, callback: Callable[[Any], Any], *, market: Market | str = Market.SPOT
+        self, symbol: str, callback: TickerCallback, *, market: Market | str = Market.SPOT
     ) -> StreamSubscription:
-        """``callback(data)`` with each 24hrTicker of ``symbol`` (``data["c"]``: last price)."""
+        """``callback(data)`` with each 24hrTicker of ``symbol`` as a ``TickerEvent``
+        (``data.last_price``; the seed's ``data["c"]``, a string, still works)."""
         return await self._ws.subscribe(
             [f"{symbol.lower()}@ticker"], callback, market=Market(market), with_stream=False
         )
 
     async def ws_all_mini_tickers(
-        self, callback: Callable[[Any], Any], *, market: Market | str = Market.SPOT
+        self, callback: MiniTickersCallback, *, market: Market | str = Market.SPOT
     ) -> StreamSubscription:
-        """``callback(rows)`` with every ``!miniTicker@arr`` update (changed symbols only)."""
+        """``callback(rows)`` with every ``!miniTicker@arr`` update (changed symbols only):
+        an ``EventArray`` of ``MiniTickerEvent``, each typed when read (``rows.rows``: the
+        decoded dicts)."""
         return await self._ws.subscribe(
             ["!miniTicker@arr"], callback, market=Market(market), with_stream=False
         )
 
     async def ws_all_mark_prices(
-        self, callback: Callable[[Any], Any], *, market: Market | str = Market.FUTURES
+        self, callback: MarkPricesCallback, *, market: Market | str = Market.FUTURES
     ) -> StreamSubscription:
-        """``callback(rows)`` with every ``!markPrice@arr`` update (futures, ``/market``)."""
+        """``callback(rows)`` with every ``!markPrice@arr`` update (futures, ``/market``): an
+        ``EventArray`` of ``MarkPriceEvent``."""
         return await self._ws.subscribe(
             ["!markPrice@arr"], callback, market=Market(market), with_stream=False
         )
+
+    async def ws_klines(
+        self,
+        symbol: str,
+        interval: KlineInterval | str,
+        callback: KlineCallback,
+        *,
+        market: Market | str = Market.SPOT,
+    ) -> StreamSubscription:
+        """``callback(kline)`` with each update of ``symbol``'s candles as a ``KlineEvent``
+        (``kline.closed`` once final). After a reconnect or a stall, the candles that closed
+        meanwhile come first, fetched over REST (``source="rest"``): every close once, in
+        order, before live updates resume.
+
+        ``await client.ws_klines("BTCUSDT", KlineInterval.M1, on_candle)``
+        """
+        market = Market(market)
+        stream = f"{check_symbol(symbol).lower()}@kline_{check_interval(interval, market)}"
+        return await self._ws.subscribe([stream], callback, market=market, with_stream=False)
 
     async def ws_futures_user_data(self, callback: Callable[[Any], Any]) -> FuturesUserStream:
         """``callback(event)`` with every futures account event (``ORDER_TRADE_UPDATE``,
@@ -204,6 +240,21 @@ class StreamMethods(PublicEndpoints):
         if array_kind is not None:
             return self._array_snapshot(operation, kind)
         return self._snapshot_of(operation, symbol.upper(), kind)
+
+    async def _kline_gap(
+        self, market: Market, symbol: str, interval: str, start_ms: int
+    ) -> KlineRows | None:
+        """A kline stream's gap: the candles from ``start_ms`` to Binance's now, in one
+        request through the limiter (``endTime`` = now, so a cached page is never reused);
+        None, without a request, while the candle opened at ``start_ms`` is still open."""
+        now, step = self.now_ms(), interval_ms(interval)
+        if start_ms + step - 1 >= now:
+            return None
+        rows = await self.call(
+            _KLINES[market], symbol=symbol, interval=interval, startTime=start_ms,
+            endTime=now, limit=min(_KLINE_PAGE, (now - start_ms) // step + 2),
+        )  # fmt: skip
+        return KlineRows(rows, now - _CLOSE_MARGIN_MS)
 
     async def _snapshot_of(self, operation: str, symbol: str, kind: str) -> dict[str, Any]:
         return _stream_shape(kind, await self.call(operation, symbol=symbol))

@@ -11,13 +11,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from decimal import Decimal
 
-    from utils.binance.binance_utils import SymbolRules
-
 __all__ = (
     "AssetValue",
     "BinanceEvent",
     "Endpoint",
-    "EndpointCaller",
     "ErrorCode",
     "HttpMethod",
     "KlineInterval",
@@ -312,28 +309,13 @@ class BinanceEvent:
     ``ratelimit.threshold``, ``ratelimit.429``, ``ratelimit.418``, ``ratelimit.resumed``,
     ``breaker.open``, ``breaker.half_open``, ``breaker.closed``, ``time.resync``, and for
     streams ``ws.reconnect``, ``ws.stall``, ``ws.rotate``, ``ws.server_shutdown``,
-    ``ws.overflow``, ``ws.error``, ``ws.listen_key_expired``;
+    ``ws.overflow``, ``ws.error``, ``ws.listen_key_expired``, ``ws.kline_gap``;
     ``data`` carries the numbers."""
 
     kind: str
     market: Market | None
     message: str
     data: Mapping[str, Any] = field(default_factory=dict)
-
-
-class EndpointCaller:
-    """What the typed helpers need from the client: one way to call a table entry, and
-    where the parsed exchangeInfo of each market is kept once loaded."""
-
-    _symbol_rules: dict[Market, SymbolRules]
-
-    async def call_endpoint(self, endpoint: Endpoint, params: Params | None = None) -> Any:
-        raise NotImplementedError
-
-    def check_credentials(self, endpoint: Endpoint) -> None:
-        """Raise ``BinanceCredentialsError`` if ``endpoint`` needs a key or signature the
-        caller lacks. Helpers that do public work before a signed call (an order's filter
-        check) call it first, so a keyless client sends nothing; the facade overrides it."""
 
 
 @dataclass(frozen=True, slots=True, kw_only=True)

@@ -91,18 +91,24 @@ def _wire(value: Any) -> str:
 
 
 def make_signer(secret: str | None, private_key_pem: bytes | None = None) -> Signer | None:
-    """HMAC for a plain secret; Ed25519 or RSA for a PEM private key (in the secret or a file)."""
+    """HMAC for a plain secret; Ed25519 or RSA for a PEM private key (in the secret or a file).
+
+    Raises:
+        BinanceConfigError: the key is no usable PEM key, naming BINANCE_PRIVATE_KEY_PATH (or
+            BINANCE_API_SECRET when the PEM was pasted there), never showing the key.
+    """
+    variable = "BINANCE_PRIVATE_KEY_PATH"
     if private_key_pem is None and secret and secret.lstrip().startswith("-----BEGIN"):
-        private_key_pem = secret.encode()
+        private_key_pem, variable = secret.encode(), "BINANCE_API_SECRET"
     if private_key_pem is not None:
-        return _pem_signer(private_key_pem)
+        return _pem_signer(private_key_pem, variable)
     if not secret:
         return None
     secret_bytes = secret.encode()
     return lambda payload: hmac.new(secret_bytes, payload, hashlib.sha256).hexdigest()
 
 
-def _pem_signer(private_key_pem: bytes) -> Signer:
+def _pem_signer(private_key_pem: bytes, variable: str) -> Signer:
     # cryptography costs ~10 MiB and tens of ms to import: only PEM keys pay for it.
     from cryptography.hazmat.primitives import hashes, serialization  # noqa: PLC0415
     from cryptography.hazmat.primitives.asymmetric import padding  # noqa: PLC0415
@@ -115,8 +121,9 @@ def _pem_signer(private_key_pem: bytes) -> Signer:
         key = serialization.load_pem_private_key(private_key_pem, password=None)
     except (ValueError, TypeError) as e:
         raise BinanceConfigError(
-            "the Binance private key is not a readable PEM key (Ed25519 or RSA)",
-            variable="BINANCE_PRIVATE_KEY_PATH",
+            f"{variable}: the Binance private key is not a readable PEM key; expected an "
+            "unencrypted Ed25519 or RSA key (-----BEGIN PRIVATE KEY-----)",
+            variable=variable,
         ) from e
     if isinstance(key, Ed25519PrivateKey):
         return lambda payload: base64.b64encode(key.sign(payload)).decode()
@@ -125,7 +132,7 @@ def _pem_signer(private_key_pem: bytes) -> Signer:
             key.sign(payload, padding.PKCS1v15(), hashes.SHA256())
         ).decode()
     raise BinanceConfigError(
-        "the Binance private key must be Ed25519 or RSA", variable="BINANCE_PRIVATE_KEY_PATH"
+        f"{variable}: the Binance private key must be Ed25519 or RSA", variable=variable
     )
 
 

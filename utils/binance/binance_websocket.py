@@ -2,9 +2,13 @@
 
 ``WebSocketManager`` multiplexes streams onto connections (spot ``/stream``; futures one
 connection per route ``/public`` or ``/market``), at most 1024 streams each and
-``max_connections`` per market, and routes each message to its subscribers. A connection's
-life (pacing, reconnects, stalls, rotation) is ``binance_ws_connection``; delivery to
-callbacks is ``binance_ws_dispatch``. It is not a policy: no limiter, breaker or cache here.
+``max_connections`` per market, and routes each message to its subscribers, parsed once into
+its typed event (``binance_ws_events``). After a reconnect a price stream's subscribers get a
+REST snapshot first and a kline stream's the candles that closed meanwhile
+(``binance_ws_klines``); the stream's live messages wait meanwhile. A connection's life
+(pacing, reconnects, stalls, rotation) is ``binance_ws_connection``, which sees the manager
+only as its ``StreamHost``; delivery to callbacks is ``binance_ws_dispatch``. It is not a
+policy: no limiter, breaker or cache here (the REST fetches come in as functions).
 """
 
 from __future__ import annotations
@@ -12,16 +16,21 @@ from __future__ import annotations
 import asyncio
 from collections import Counter
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from utils.binance.binance_exceptions import BinanceWebSocketError
 from utils.binance.binance_types import BinanceEvent, Market
 from utils.binance.binance_ws_connection import ConnectGate, StreamConnection
 from utils.binance.binance_ws_dispatch import DispatchStats, Subscriber
+from utils.binance.binance_ws_klines import KlineGaps, Verdict, is_kline_stream
 from utils.logging_setup import get_logger
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable, Iterable
+    from collections.abc import Awaitable, Callable, Iterable, Sequence
+
+    from utils.binance.binance_ws_events import KlineEvent, Source, StreamMessage
+    from utils.binance.binance_ws_klines import KlineFetch
 
 __all__ = ("StreamSubscription", "WSSettings", "WebSocketManager", "futures_route")
 
@@ -29,8 +38,10 @@ _log = get_logger(__name__)
 MAX_STREAMS = 1024
 _COUNTERS = (
     *("reconnects", "reconnect_attempts", "stalls", "rotations", "server_shutdowns"),
-    *("messages", "control_messages", "errors", "snapshots"),
+    *("messages", "control_messages", "errors", "bad_messages", "snapshots"),
+    *("kline_fills", "klines_filled"),
 )
+_BAD_PAYLOAD = (KeyError, TypeError, ValueError, ArithmeticError)  # Decimal's InvalidOperation
 _PUBLIC_KINDS = frozenset({"bookTicker", "rpiDepth", "trade"})
 
 
@@ -72,7 +83,13 @@ class StreamSubscription:
 
 
 class WebSocketManager:
-    """Streams for one client; ``emit`` receives ``ws.*`` events."""
+    """Streams for one client; ``emit`` receives ``ws.*`` events. It is the ``StreamHost``
+    of its connections (``admit``, ``count``, ``deliver``, ``reconnected``, ``event``)."""
+
+    # From binance_ws_events, loaded with the first subscription, not with the client: its
+    # dataclasses take ~5 ms to create, which a client that never streams need not pay.
+    _parse: Callable[[str, Any, Source], StreamMessage]
+    _kline_type: type[KlineEvent]
 
     def __init__(
         self,
@@ -80,17 +97,23 @@ class WebSocketManager:
         *,
         emit: Callable[[BinanceEvent], None],
         snapshot: Callable[[Market, str], Awaitable[Any] | None] | None = None,
+        klines: KlineFetch | None = None,
     ) -> None:
         """``snapshot(market, stream)``: after a reconnect, an awaitable of a REST snapshot in
-        the stream's shape, delivered before the stream's live messages; None for no snapshot."""
+        the stream's shape, delivered before the stream's live messages; None for no snapshot.
+        ``klines(market, symbol, interval, start_ms)``: the candles from ``start_ms`` on over
+        REST, for the closes a kline stream missed; None for no fill."""
         self.settings, self.emit, self._snapshot = settings, emit, snapshot
         self.stats = DispatchStats()
         self.counters: Counter[str] = Counter()
         self.connect_gate = ConnectGate(settings.connect_limit, settings.connect_window_s)
+        self.kline_gaps = KlineGaps(klines)
         self._conns: list[StreamConnection] = []
         self._subs: dict[tuple[Market, str], list[Subscriber]] = {}
-        self._held: dict[tuple[Market, str], list[Any]] = {}  # live messages awaiting a snapshot
+        # Parsed live messages waiting for a stream's snapshot or kline fill.
+        self._held: dict[tuple[Market, str], list[StreamMessage]] = {}
         self._tasks: set[asyncio.Task[None]] = set()
+        self._events_loaded = False
 
     async def subscribe(
         self,
@@ -105,6 +128,14 @@ class WebSocketManager:
         names = tuple(dict.fromkeys(_stream_name(s) for s in streams))
         if not names:
             raise BinanceWebSocketError("no stream given; name one, e.g. 'btcusdt@ticker'")
+        if not self._events_loaded:
+            from utils.binance import binance_ws_events  # noqa: PLC0415 - see _parse
+
+            self._parse, self._kline_type = (
+                binance_ws_events.parse_message,
+                binance_ws_events.KlineEvent,
+            )
+            self._events_loaded = True
         placement = self._place([s for s in names if (market, s) not in self._subs], market)
         subscriber = Subscriber(
             callback,
@@ -130,6 +161,7 @@ class WebSocketManager:
                 subscribers.remove(sub.subscriber)
             if not subscribers:
                 self._subs.pop((sub.market, name), None)
+                self.kline_gaps.forget(sub.market, name)
                 gone.append(name)
         await sub.subscriber.aclose()
         for conn in [c for c in self._conns if c.market is sub.market]:
@@ -138,29 +170,40 @@ class WebSocketManager:
                 self._conns.remove(conn)
                 await conn.aclose()
 
-    def deliver(self, market: Market, stream: str, data: Any) -> None:
-        self.counters["messages"] += 1
-        held = self._held.get((market, stream))
-        if held is not None:
-            held.append(data)
-            return
-        self._fan_out(market, stream, data)
+    # --- StreamHost: what a connection may ask ------------------------------------------
+    async def admit(self) -> None:
+        await self.connect_gate.admit()
 
-    def resync(self, market: Market, streams: Iterable[str]) -> None:
-        """After a reconnect: fetch a snapshot of each price stream, held live messages after."""
-        if self._snapshot is None:
+    def count(self, name: str) -> None:
+        self.counters[name] += 1
+
+    def deliver(self, market: Market, stream: str, data: Any) -> None:
+        """One live payload: parsed once into its typed event, then routed."""
+        self.counters["messages"] += 1
+        try:
+            event = self._parse(stream, data, "live")
+        except _BAD_PAYLOAD as e:
+            self.counters["bad_messages"] += 1
+            _log.warning("ws_bad_message", stream=stream, error=repr(e))
             return
+        self._route(market, stream, event)
+
+    def reconnected(self, market: Market, streams: Iterable[str]) -> None:
+        """After a reconnect: a snapshot of each price stream and the missed closes of each
+        kline stream, each stream's live messages held until its own fill is delivered."""
         for stream in streams:
-            pending = self._snapshot(market, stream)
-            if pending is not None and (market, stream) not in self._held:
-                self._held[market, stream] = []
-                task = asyncio.get_running_loop().create_task(self._fill(market, stream, pending))
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+            if (market, stream) not in self._held:
+                fill = self._fill_for(market, stream)
+                if fill is not None:
+                    self._hold(market, stream, fill, [])
+
+    def event(self, kind: str, market: Market, message: str, **data: Any) -> None:
+        self.emit(BinanceEvent(kind, market, message, data))
 
     def snapshot(self) -> dict[str, Any]:
         """``connections``, the counters (``reconnects``, ``reconnect_attempts``, ``stalls``,
-        ``rotations``, ``server_shutdowns``, ``messages``…) and delivery numbers."""
+        ``rotations``, ``server_shutdowns``, ``messages``, ``bad_messages``, ``snapshots``,
+        ``kline_fills``, ``klines_filled``…) and delivery numbers."""
         out: dict[str, Any] = {
             "connections": sum(c.socket is not None for c in self._conns),
             "streams": sum(len(c.wanted) for c in self._conns),
@@ -174,9 +217,6 @@ class WebSocketManager:
             callback_errors=self.stats.callback_errors,
         )
         return out
-
-    def event(self, kind: str, market: Market, message: str, **data: Any) -> None:
-        self.emit(BinanceEvent(kind, market, message, data))
 
     async def aclose(self) -> None:
         """Close every connection and stop every subscriber task."""
@@ -210,23 +250,84 @@ class WebSocketManager:
             placed.setdefault(conn, []).append(name)
         return list(placed.items())
 
-    async def _fill(self, market: Market, stream: str, pending: Awaitable[Any]) -> None:
-        snapshot = None
+    # --- routing ------------------------------------------------------------------------
+    def _route(self, market: Market, stream: str, event: StreamMessage) -> bool:
+        """Deliver, hold or drop ``event``; True when it went to the subscribers."""
+        key = (market, stream)
+        subscribers = self._subs.get(key)
+        if not subscribers:  # unsubscribed: no kline state may start again
+            return False
+        held = self._held.get(key)
+        if held is not None:
+            held.append(event)
+            return False
+        if type(event) is self._kline_type:
+            verdict = self.kline_gaps.offer(market, stream, event)
+            if verdict is Verdict.DROP:
+                return False
+            if verdict is Verdict.GAP:
+                fill = self.kline_gaps.fill(market, stream)
+                if fill is not None:
+                    self._hold(market, stream, fill, [event])
+                    return False
+        for subscriber in subscribers:
+            subscriber.put(stream, event)
+        return True
+
+    def _fill_for(self, market: Market, stream: str) -> Awaitable[Sequence[StreamMessage]] | None:
+        if is_kline_stream(stream):
+            return self.kline_gaps.fill(market, stream)
+        pending = self._snapshot(market, stream) if self._snapshot is not None else None
+        return None if pending is None else self._snapshot_events(stream, pending)
+
+    async def _snapshot_events(self, stream: str, pending: Awaitable[Any]) -> list[StreamMessage]:
+        snapshot = await pending
+        return [] if snapshot is None else [self._parse(stream, snapshot, "rest")]
+
+    def _hold(
+        self,
+        market: Market,
+        stream: str,
+        fill: Awaitable[Sequence[StreamMessage]],
+        held: list[StreamMessage],
+    ) -> None:
+        """Hold ``stream``'s live messages until ``fill`` is delivered ahead of them."""
+        self._held[market, stream] = held
+        task = asyncio.get_running_loop().create_task(self._fill(market, stream, fill))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+
+    async def _fill(
+        self, market: Market, stream: str, pending: Awaitable[Sequence[StreamMessage]]
+    ) -> None:
+        kline = is_kline_stream(stream)
+        events: Sequence[StreamMessage] = ()
         try:
-            snapshot = await pending
-        except Exception as e:  # noqa: BLE001 - a failed snapshot must not hold the stream
-            _log.warning("ws_snapshot_failed", stream=stream, error=str(e))
+            events = await pending
+        except Exception as e:  # noqa: BLE001 - a failed fill must not hold the stream
+            _log.warning("ws_fill_failed", stream=stream, error=str(e))
+            if kline:
+                self._fill_failed(market, stream, e)
         finally:
             held = self._held.pop((market, stream), [])
-        if snapshot is not None:
+        if kline:
+            self.counters["kline_fills"] += 1
+        elif events:
             self.counters["snapshots"] += 1
-            self._fan_out(market, stream, snapshot)
-        for data in held:
-            self._fan_out(market, stream, data)
+        for event in events:  # klines: only the closes still owed go out
+            if self._route(market, stream, event) and kline:
+                self.counters["klines_filled"] += 1
+        for event in held:
+            self._route(market, stream, event)
 
-    def _fan_out(self, market: Market, stream: str, data: Any) -> None:
-        for subscriber in self._subs.get((market, stream), ()):
-            subscriber.put(stream, data)
+    def _fill_failed(self, market: Market, stream: str, error: Exception) -> None:
+        owed = self.kline_gaps.failed(market, stream)
+        since = "" if owed is None else f" since {datetime.fromtimestamp(owed / 1000, UTC):%c} UTC"
+        self.event(
+            "ws.kline_gap", market,
+            f"{stream}: the candles closed{since} could not be fetched ({error}); live "
+            "updates resume without them", stream=stream, owed=owed,
+        )  # fmt: skip
 
     def _overflow(self, market: Market, stream: str) -> None:
         self.event(

@@ -7,6 +7,9 @@ with full-jitter exponential backoff, reconnects when a subscribed socket falls 
 (stall), and moves to a new socket before the 24 h cut or on ``serverShutdown`` by opening
 and subscribing the new one before closing the old one; frames both sockets carried during
 the handover are delivered once.
+
+It reaches its owner only through ``StreamHost``: settings, the connect gate, counters,
+delivery, the reconnect hook and events (the manager in ``binance_websocket`` is one).
 """
 
 from __future__ import annotations
@@ -16,7 +19,7 @@ import itertools
 import random
 import time
 from collections import Counter, deque
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Protocol
 
 import orjson
 
@@ -28,14 +31,53 @@ if TYPE_CHECKING:
 
     from websockets.asyncio.client import ClientConnection
 
-    from utils.binance.binance_websocket import WebSocketManager
-
-__all__ = ("ConnectGate", "StreamConnection")
+__all__ = ("ConnectGate", "ConnectionSettings", "StreamConnection", "StreamHost")
 
 _log = get_logger(__name__)
 _BATCH = 200  # streams per SUBSCRIBE: Binance documents no maximum [unverified]
 _CONTROL_RATE = {Market.SPOT: 4, Market.FUTURES: 8}  # leaves room for pongs under 5/s, 10/s
 _ids = itertools.count(1)
+
+
+class ConnectionSettings(Protocol):
+    """What a connection reads of its owner's settings (``WSSettings`` has them)."""
+
+    @property
+    def spot_url(self) -> str: ...
+    @property
+    def futures_url(self) -> str: ...
+    @property
+    def stall_s(self) -> float: ...
+    @property
+    def rotate_s(self) -> float: ...
+    @property
+    def backoff_base_s(self) -> float: ...
+    @property
+    def backoff_max_s(self) -> float: ...
+    @property
+    def open_timeout_s(self) -> float: ...
+
+
+class StreamHost(Protocol):
+    """What a ``StreamConnection`` may ask of its owner, and nothing more."""
+
+    @property
+    def settings(self) -> ConnectionSettings: ...
+
+    async def admit(self) -> None:
+        """Wait until a connection attempt is allowed (Binance's per-IP connect limit)."""
+
+    def count(self, name: str) -> None:
+        """Add one to the counter ``name`` (``reconnects``, ``stalls``, …)."""
+
+    def deliver(self, market: Market, stream: str, data: Any) -> None:
+        """One decoded payload of ``stream``, once, in order."""
+
+    def reconnected(self, market: Market, streams: list[str]) -> None:
+        """A new socket replaced a lost one: messages of ``streams`` may have been missed."""
+
+    def event(self, kind: str, market: Market, message: str, **data: Any) -> None:
+        """Publish a ``ws.*`` event."""
 
 
 class _Socket:
@@ -111,9 +153,9 @@ class ConnectGate:
 class StreamConnection:
     """One logical connection: a set of wanted streams kept alive on some socket."""
 
-    def __init__(self, manager: WebSocketManager, market: Market, route: str | None) -> None:
-        self.manager, self.market, self.route = manager, market, route
-        s = manager.settings
+    def __init__(self, host: StreamHost, market: Market, route: str | None) -> None:
+        self.host, self.market, self.route = host, market, route
+        s = host.settings
         base = s.spot_url if market is Market.SPOT else f"{s.futures_url}/{route}"
         self.url = f"{base}/stream"
         self.wanted: dict[str, None] = {}
@@ -161,32 +203,32 @@ class StreamConnection:
 
     # --- the connection's life --------------------------------------------------------
     async def _run(self) -> None:
-        attempt, m = 0, self.manager
+        attempt, host = 0, self.host
         while True:
             try:
                 sock = await self._open()
             except _ws_errors() as e:
                 attempt += 1
-                m.counters["reconnect_attempts"] += 1
+                host.count("reconnect_attempts")
                 _log.warning("ws_connect_failed", url=self.url, attempt=attempt, error=str(e))
                 await self._backoff(attempt)
                 continue
             self.socket, attempt = sock, 0
             if self._opened:
-                m.counters["reconnects"] += 1
+                host.count("reconnects")
                 self._event("ws.reconnect", f"reconnected {self.url}; resubscribing")
-                m.resync(self.market, list(self.wanted))
+                host.reconnected(self.market, list(self.wanted))
             self._opened = True
             self._sync(sock)
             reason = await self._pump()
             _log.warning("ws_connection_lost", url=self.url, reason=reason)
             await self._drop_sockets()
             attempt = 1
-            m.counters["reconnect_attempts"] += 1
+            host.count("reconnect_attempts")
             await self._backoff(attempt)
 
     async def _open(self) -> _Socket:
-        await self.manager.connect_gate.admit()
+        await self.host.admit()
         from websockets.asyncio.client import connect  # noqa: PLC0415 - on first stream only
 
         ws = await connect(
@@ -194,20 +236,20 @@ class StreamConnection:
             ping_interval=None,  # Binance pings us; our own pings would count against 5 msg/s
             max_size=None,
             compression=None,
-            open_timeout=self.manager.settings.open_timeout_s,
+            open_timeout=self.host.settings.open_timeout_s,
             close_timeout=1.0,
         )
-        self._rotate_at = time.monotonic() + self.manager.settings.rotate_s
+        self._rotate_at = time.monotonic() + self.host.settings.rotate_s
         return _Socket(ws, self._inbox, _CONTROL_RATE[self.market])
 
     async def _backoff(self, attempt: int) -> None:
-        s = self.manager.settings
+        s = self.host.settings
         ceiling = min(s.backoff_max_s, s.backoff_base_s * 2 ** (attempt - 1))
         await asyncio.sleep(random.uniform(0, ceiling))  # noqa: S311 - jitter, not secrecy
 
     async def _pump(self) -> str:
         """Read until the active socket is lost or stalls; returns why."""
-        stall_s, last_data = self.manager.settings.stall_s, time.monotonic()
+        stall_s, last_data = self.host.settings.stall_s, time.monotonic()
         while True:
             deadline = min(last_data + stall_s, self._rotate_at)
             try:
@@ -217,13 +259,13 @@ class StreamConnection:
                 if time.monotonic() < last_data + stall_s:
                     await self._begin_handover("rotation")
                     continue
-                self.manager.counters["stalls"] += 1
+                self.host.count("stalls")
                 self._event("ws.stall", f"no data for {stall_s:g} s; reconnecting")
                 return "stall"
             if raw is None:
                 if sock is self._next:  # the new socket died: try again shortly
                     self._next = None
-                    self._rotate_at = time.monotonic() + self.manager.settings.backoff_base_s
+                    self._rotate_at = time.monotonic() + self.host.settings.backoff_base_s
                 elif sock is self.socket:
                     if self._next is None:
                         return "dropped"
@@ -232,7 +274,7 @@ class StreamConnection:
             if sock is self.socket:
                 last_data = time.monotonic()
             if self._frame(sock, raw) == "shutdown":
-                self.manager.counters["server_shutdowns"] += 1
+                self.host.count("server_shutdowns")
                 await self._begin_handover("server_shutdown")
 
     def _frame(self, sock: _Socket, raw: bytes) -> str | None:
@@ -245,7 +287,7 @@ class StreamConnection:
         if isinstance(msg, dict) and "stream" not in msg and "id" in msg:
             sock.pending.discard(msg["id"])
             if "code" in msg:
-                self.manager.counters["errors"] += 1
+                self.host.count("errors")
                 self._event("ws.error", f"Binance refused a control message: {msg.get('msg')}")
             if sock is self._next and sock.settled and set(self.wanted) <= sock.subscribed:
                 self._switch()
@@ -263,7 +305,7 @@ class StreamConnection:
             elif self._seen[raw] > 0:
                 self._seen[raw] -= 1
                 return None
-            self.manager.deliver(self.market, stream, data)
+            self.host.deliver(self.market, stream, data)
         return None
 
     async def _begin_handover(self, why: str) -> None:
@@ -276,12 +318,13 @@ class StreamConnection:
             sock = await self._open()
         except _ws_errors() as e:
             _log.warning("ws_handover_failed", url=self.url, error=str(e))
-            self._rotate_at = time.monotonic() + self.manager.settings.backoff_base_s
+            self._rotate_at = time.monotonic() + self.host.settings.backoff_base_s
             return
         self._next, self._buffer, self._seen = sock, [], Counter()
         self._rotate_at = float("inf")
         kind = "ws.rotate" if why == "rotation" else "ws.server_shutdown"
-        self.manager.counters["rotations"] += why == "rotation"
+        if why == "rotation":
+            self.host.count("rotations")
         self._event(kind, f"moving {len(self.wanted)} streams to a new connection ({why})")
         self._sync(sock)
 
@@ -290,7 +333,7 @@ class StreamConnection:
         if new is None:
             return
         self.socket, self._next = new, None
-        self._rotate_at = time.monotonic() + self.manager.settings.rotate_s
+        self._rotate_at = time.monotonic() + self.host.settings.rotate_s
         if old is not None:
             closer = asyncio.get_running_loop().create_task(old.close())
             self._closers.add(closer)
@@ -299,7 +342,7 @@ class StreamConnection:
             if self._seen[raw] > 0:
                 self._seen[raw] -= 1
             else:
-                self.manager.deliver(self.market, stream, data)
+                self.host.deliver(self.market, stream, data)
         self._buffer = []
 
     # --- subscriptions -----------------------------------------------------------------
@@ -324,7 +367,7 @@ class StreamConnection:
                     sock.subscribed.update(batch)
                 else:
                     sock.subscribed.difference_update(batch)
-                self.manager.counters["control_messages"] += 1
+                self.host.count("control_messages")
                 await sock.send_control(method, batch)
         except _ws_errors():
             return  # the reader reports the loss
@@ -335,7 +378,7 @@ class StreamConnection:
         task.add_done_callback(self._sync_tasks.discard)
 
     def _event(self, kind: str, message: str) -> None:
-        self.manager.event(kind, self.market, message, url=self.url, streams=len(self.wanted))
+        self.host.event(kind, self.market, message, url=self.url, streams=len(self.wanted))
 
 
 def _ws_errors() -> tuple[type[BaseException], ...]:

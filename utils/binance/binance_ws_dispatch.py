@@ -1,5 +1,7 @@
 """Delivery of stream messages to subscribers: one bounded mailbox and one task per
 subscriber, so a slow or failing callback never blocks the socket reader or anyone else.
+A message is what the owner hands in: a market stream's typed event (``binance_ws_events``),
+a user data stream's decoded dict.
 
 Price-like streams (tickers, mark prices, book tickers, ``!…@arr``) conflate: the newest
 message replaces an unread older one of the same stream. Other streams keep every message

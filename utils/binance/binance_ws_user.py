@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import itertools
 import random
+from abc import ABC, abstractmethod
 from http import HTTPStatus
 from typing import TYPE_CHECKING, Any
 
@@ -32,7 +33,7 @@ _log = get_logger(__name__)
 _STREAM = "userData"
 
 
-class _UserStream:
+class _UserStream(ABC):
     """What both user streams share: a supervised task, its subscriber, backoff, counters."""
 
     def __init__(
@@ -55,8 +56,9 @@ class _UserStream:
             await asyncio.gather(self._task, return_exceptions=True)
         await self.subscriber.aclose()
 
+    @abstractmethod
     async def _run(self) -> None:
-        raise NotImplementedError
+        """The stream's life: connect, subscribe, read, reconnect; until cancelled."""
 
 
 class FuturesUserStream(_UserStream):

@@ -4,7 +4,6 @@ subscribe, multiplex, pace, reconnect, heal stalls, rotate, dispatch and shut do
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
@@ -20,73 +19,22 @@ from tests.fakes.fake_ws_wire import (
     ticker,
 )
 from tests.utils.binance.conftest import API_KEY, SECRET
-from utils.binance import BinanceClient, BinanceEvent, BinanceWebSocketError
+from tests.utils.binance.stream_helpers import WAIT_S, Events, Inbox, config, open_client
+from utils.binance import BinanceClient, BinanceWebSocketError
 from utils.binance.binance_types import Market
-from utils.config import BinanceConfig, RedisConfig
+from utils.binance.binance_ws_events import (
+    BookTickerEvent,
+    MarkPriceEvent,
+    MiniTickerEvent,
+    TickerEvent,
+)
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator
 
     from tests.fakes.fake_binance import FakeBinance
 
-WAIT_S = 5.0
 SPOT_RATE, FUTURES_RATE = 5, 10
-
-
-class Inbox:
-    """What a callback received, with a way to await the n-th message."""
-
-    def __init__(self) -> None:
-        self.items: list[Any] = []
-        self._changed = asyncio.Event()
-
-    def __call__(self, *args: Any) -> None:
-        self.items.append(args[-1] if len(args) == 1 else args)
-        self._changed.set()
-
-    async def wait_for(self, predicate: Callable[[list[Any]], bool]) -> list[Any]:
-        async with asyncio.timeout(WAIT_S):
-            while not predicate(self.items):
-                self._changed.clear()
-                await self._changed.wait()
-        return self.items
-
-    async def wait_count(self, n: int) -> list[Any]:
-        return await self.wait_for(lambda items: len(items) >= n)
-
-
-class Events(Inbox):
-    """The client's ``BinanceEvent``s."""
-
-    def __init__(self, client: BinanceClient) -> None:
-        super().__init__()
-        client.events.subscribe(self)
-
-    def kinds(self) -> list[str]:
-        return [e.kind for e in self.items if isinstance(e, BinanceEvent)]
-
-
-def config(
-    spot: FakeBinanceWS | None, futures: FakeBinanceWS | None = None, **kw: Any
-) -> BinanceConfig:
-    values: dict[str, Any] = {
-        "base_url": "http://127.0.0.1:9",
-        "futures_base_url": "http://127.0.0.1:9",
-        "ws_url": spot.url if spot else "ws://127.0.0.1:9",
-        "futures_ws_url": futures.url if futures else "ws://127.0.0.1:9",
-        "ws_stall_s": 5.0,
-        "ws_backoff_base_s": 0.05,
-        "ws_backoff_max_s": 0.2,
-        "rate_limits_from_exchange": False,
-    }
-    values.update(kw)
-    return BinanceConfig(**values, _env_file=None)
-
-
-@contextlib.asynccontextmanager
-async def open_client(cfg: BinanceConfig) -> AsyncIterator[BinanceClient]:
-    async with BinanceClient(config=cfg, redis=RedisConfig(url=None, _env_file=None)) as c:
-        yield c
 
 
 @pytest.fixture
@@ -119,7 +67,9 @@ async def test_ticker_callback_gets_the_last_price(
     await spot.wait_for_subscribed("btcusdt@ticker")
     await spot.push("btcusdt@ticker", ticker("BTCUSDT", "50000"))
     [data] = await inbox.wait_count(1)
-    assert data["c"] == "50000.00000000"
+    assert data["c"] == "50000.00000000"  # the seed's example reads Binance's field
+    assert isinstance(data, TickerEvent)
+    assert (data.symbol, data.last_price, data.source) == ("BTCUSDT", Decimal(50000), "live")
     assert client.get_metrics()["ws"]["connections"] == 1
 
 
@@ -136,6 +86,13 @@ async def test_all_mini_tickers_and_all_mark_prices_arrive_as_arrays(
     [rows] = await minis.wait_count(1)
     [mark_rows] = await marks.wait_count(1)
     assert [r["s"] for r in rows] == ["BTCUSDT", "ETHUSDT"]
+    assert [(r.symbol, r.last_price) for r in rows] == [
+        ("BTCUSDT", Decimal(1)),
+        ("ETHUSDT", Decimal(2)),
+    ]
+    assert isinstance(rows[0], MiniTickerEvent)
+    assert isinstance(mark_rows[0], MarkPriceEvent)
+    assert mark_rows[0].mark_price == Decimal(3)
     assert mark_rows[0]["p"] == "3.00000000"
 
 
@@ -212,8 +169,7 @@ async def test_after_a_reconnect_a_ticker_subscriber_gets_a_rest_snapshot_first(
     fake_binance: FakeBinance, spot: FakeBinanceWS
 ) -> None:
     fake_binance.set_price("BTCUSDT", "43210.5")
-    rest = {"base_url": fake_binance.url, "futures_base_url": fake_binance.url}
-    async with open_client(config(spot, **rest)) as client:
+    async with open_client(config(spot, rest=fake_binance)) as client:
         inbox = Inbox()
         await client.ws_ticker("btcusdt", inbox)
         await spot.wait_for_subscribed("btcusdt@ticker")
@@ -226,7 +182,9 @@ async def test_after_a_reconnect_a_ticker_subscriber_gets_a_rest_snapshot_first(
         assert snapshot["source"] == "rest"
         assert snapshot["e"] == "24hrTicker"
         assert Decimal(snapshot["c"]) == Decimal("43210.5")
+        assert (snapshot.source, snapshot.last_price) == ("rest", Decimal("43210.5"))
         assert live["c"] == "43300.00000000"
+        assert live.source == "live"
         assert client.get_metrics()["ws"]["snapshots"] == 1
 
 
@@ -435,8 +393,7 @@ async def test_futures_user_data_flows_and_survives_key_expiry_and_a_dead_keepal
     async with FakeBinanceWS(
         Market.FUTURES, strict_routes=True, listen_keys=rest_listen_keys(fake_binance)
     ) as fws:
-        rest = {"base_url": fake_binance.url, "futures_base_url": fake_binance.url}
-        cfg = config(None, fws, api_key=API_KEY, secret_key=SECRET, **rest)
+        cfg = config(None, fws, rest=fake_binance, api_key=API_KEY, secret_key=SECRET)
         async with open_client(cfg.model_copy(update={"ws_listen_key_keepalive_s": 0.2})) as c:
             events, inbox = Events(c), Inbox()
             stream = await c.ws_futures_user_data(inbox)
@@ -524,8 +481,7 @@ async def test_book_ticker_and_all_market_subscribers_get_snapshots_after_a_reco
     fake_binance: FakeBinance, spot: FakeBinanceWS
 ) -> None:
     fake_binance.set_price("ETHUSDT", "2500")
-    rest = {"base_url": fake_binance.url, "futures_base_url": fake_binance.url}
-    async with open_client(config(spot, **rest)) as client:
+    async with open_client(config(spot, rest=fake_binance)) as client:
         books, everything = Inbox(), Inbox()
         await client.ws_subscribe(["ethusdt@bookTicker"], books)
         await client.ws_all_mini_tickers(everything)
@@ -542,6 +498,9 @@ async def test_book_ticker_and_all_market_subscribers_get_snapshots_after_a_reco
     assert book["s"] == "ETHUSDT"
     assert Decimal(book["b"]) > 0
     assert Decimal(book["a"]) >= Decimal(book["b"])
+    assert isinstance(book, BookTickerEvent)
+    assert book.ask_price >= book.bid_price > 0
+    assert array.source == "rest"
     by_symbol = {row["s"]: row for row in array}
     assert by_symbol["ETHUSDT"]["e"] == "24hrMiniTicker"
     assert by_symbol["ETHUSDT"]["source"] == "rest"

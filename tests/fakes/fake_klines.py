@@ -1,0 +1,220 @@
+"""The fake exchange's candles: one source per (market, symbol, interval) on the fake's clock,
+read by the REST klines (``FakeMarket.klines``) and by the kline streams (``FakeBinanceWS``
+given ``candles=``), so a candle the stream closed is the candle REST lists, field for field.
+
+Before the fake started, each series follows a fixed wave ending at the symbol's first price.
+From then on a candle follows the prices set (``set_price``), at the times they were set: its
+open is the previous close, its close the price at its close time (the current price while it
+is open), its high and low span the prices in between. A closed candle never changes.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import bisect
+import math
+from decimal import Decimal
+from typing import TYPE_CHECKING, Any
+
+from utils.binance.binance_types import Market
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable, Callable
+
+    from tests.fakes.fake_market import FakeMarket
+
+__all__ = ("KLINE_INTERVALS_S", "FakeCandles", "kline_interval_ms")
+
+_DAY = 86400
+#: Kline interval -> seconds; ``1M`` is taken as 30 days.
+KLINE_INTERVALS_S: dict[str, int] = {
+    "1s": 1,
+    **{f"{n}m": n * 60 for n in (1, 3, 5, 15, 30)},
+    **{f"{n}h": n * 3600 for n in (1, 2, 4, 6, 8, 12)},
+    **{"1d": _DAY, "3d": 3 * _DAY, "1w": 7 * _DAY, "1M": 30 * _DAY},
+}
+_WEEK_OFFSET_MS = 4 * 86_400_000  # the epoch was a Thursday; Binance weeks open on Monday
+_CLOSED_CACHE = 100_000
+_Key = tuple[str, Market | None]  # (symbol, None) spot prices; (symbol, FUTURES) pinned marks
+
+
+def kline_interval_ms(interval: str) -> tuple[int, int]:
+    """``(length, shift)`` in ms: candles open at ``shift + k * length``."""
+    return KLINE_INTERVALS_S[interval] * 1000, _WEEK_OFFSET_MS if interval == "1w" else 0
+
+
+class FakeCandles:
+    """Every candle of the fake; ``clock()`` is the fake's time in epoch seconds."""
+
+    def __init__(self, market: FakeMarket, clock: Callable[[], float]) -> None:
+        self._market, self.clock = market, clock
+        self.start_ms = self.now_ms()
+        self._tape: dict[_Key, tuple[list[int], list[float]]] = {
+            (symbol, None): ([self.start_ms], [float(price)])
+            for symbol, price in market.prices.items()
+        }
+        self._closed: dict[tuple[Any, ...], list[Any]] = {}
+
+    def now_ms(self) -> int:
+        return int(self.clock() * 1000)
+
+    def serves(self, market: Market, symbol: str, interval: str) -> bool:
+        """Whether Binance has ``symbol``'s ``interval`` candles on ``market``."""
+        known = self._market.universe(market)
+        return (
+            symbol in known
+            and interval in KLINE_INTERVALS_S
+            and (interval != "1s" or market is Market.SPOT)
+        )
+
+    async def feed(
+        self,
+        market: Market,
+        symbol: str,
+        interval: str,
+        push: Callable[[dict[str, Any]], Awaitable[Any]],
+        every_s: float,
+    ) -> None:
+        """A kline stream as Binance sends it, until cancelled: the open candle every
+        ``every_s`` and, as soon as a candle closes, its final update (``x`` true)."""
+        step_ms = kline_interval_ms(interval)[0]
+        last_open: int | None = None
+        while True:
+            now = self.now_ms()
+            open_ms = self.open_time(interval, now)
+            for closed in range(open_ms if last_open is None else last_open, open_ms, step_ms):
+                await push(self.event(market, symbol, interval, closed, now))
+            await push(self.event(market, symbol, interval, open_ms, now))
+            last_open = open_ms
+            wake_ms = min(now + every_s * 1000, open_ms + step_ms)
+            await asyncio.sleep(max(0.0, wake_ms - self.now_ms()) / 1000)
+
+    def record(self, symbol: str, market: Market | None, price: Decimal) -> None:
+        """A price set now (``market=FUTURES``: a pinned mark)."""
+        times, prices = self._tape.setdefault((symbol, market), ([], []))
+        times.append(self.now_ms())
+        prices.append(float(price))
+
+    def rows(
+        self,
+        market: Market,
+        symbol: str,
+        interval: str,
+        limit: int,
+        span: tuple[int | None, int | None],
+        now_ms: int,
+    ) -> list[list[Any]]:
+        """REST rows: from ``span``'s start, or ending at its end or at the open candle."""
+        iv, shift = kline_interval_ms(interval)
+        start_ms, end_ms = span
+        end = now_ms if end_ms is None else min(end_ms, now_ms)
+        if start_ms is not None:
+            first = -((shift - start_ms) // iv) * iv + shift  # first open >= start
+        else:
+            first = (end - shift) // iv * iv + shift - (limit - 1) * iv
+        rows: list[list[Any]] = []
+        open_ms = first
+        while open_ms <= end and len(rows) < limit:
+            rows.append(self.row(market, symbol, interval, open_ms, now_ms))
+            open_ms += iv
+        return rows
+
+    def open_time(self, interval: str, at_ms: int) -> int:
+        iv, shift = kline_interval_ms(interval)
+        return (at_ms - shift) // iv * iv + shift
+
+    def event(
+        self, market: Market, symbol: str, interval: str, open_ms: int, now_ms: int
+    ) -> dict[str, Any]:
+        """The stream's ``kline`` event for the candle opened at ``open_ms``, as of now."""
+        r = self.row(market, symbol, interval, open_ms, now_ms)
+        k: dict[str, Any] = {"t": r[0], "T": r[6], "s": symbol, "i": interval}
+        k.update(f=r[8] * 10, L=r[8] * 10 + r[8] - 1, o=r[1], c=r[4], h=r[2], l=r[3], v=r[5])
+        k.update(n=r[8], x=r[6] < now_ms, q=r[7], V=r[9], Q=r[10], B="0")
+        return {"e": "kline", "E": now_ms, "s": symbol, "k": k}
+
+    def row(
+        self, market: Market, symbol: str, interval: str, open_ms: int, now_ms: int
+    ) -> list[Any]:
+        """One candle as a REST row (12 fields, prices as strings)."""
+        iv, shift = kline_interval_ms(interval)
+        close_ms = open_ms + iv - 1
+        key = (market, symbol, interval, open_ms)
+        if close_ms < now_ms and key in self._closed:
+            return self._closed[key]
+        k = (open_ms - shift) // iv
+        info = self._market.symbols[symbol]
+        wave = self._wave(market, symbol, interval)
+        until = min(close_ms, now_ms)
+        o = wave(k - 1) if open_ms <= self.start_ms else self._price(market, symbol, open_ms - 1)
+        c = wave(k) if close_ms < self.start_ms else self._price(market, symbol, until, now_ms)
+        inside = self._changes(market, symbol, max(open_ms, self.start_ms), until)
+        high, low = max(o, c, *inside) * 1.001, min(o, c, *inside) * 0.999
+        places = 8 if market is Market.SPOT else info.price_places
+        qplaces = 8 if market is Market.SPOT else 3
+        vol = 10 + (k * 7 + info.seed) % 100
+        row = [
+            open_ms,
+            f"{o:.{places}f}",
+            f"{high:.{places}f}",
+            f"{low:.{places}f}",
+            f"{c:.{places}f}",
+            f"{vol:.{qplaces}f}",
+            close_ms,
+            f"{vol * c:.8f}",
+            100 + k % 50,
+            f"{vol / 2:.{qplaces}f}",
+            f"{vol * c / 2:.8f}",
+            "0",
+        ]
+        if close_ms < now_ms:
+            if len(self._closed) >= _CLOSED_CACHE:
+                self._closed.clear()
+            self._closed[key] = row
+        return row
+
+    # --- prices over time --------------------------------------------------------------
+    def _price(self, market: Market, symbol: str, at_ms: int, now_ms: int | None = None) -> float:
+        """The price at ``at_ms``: the current one from ``now_ms`` on."""
+        if now_ms is not None and at_ms >= now_ms:
+            return float(self._market.price(symbol, market))
+        spot = self._at((symbol, None), at_ms)
+        assert spot is not None  # the spot tape starts at the start
+        if market is Market.SPOT:
+            return spot
+        pinned = self._at((symbol, Market.FUTURES), at_ms)
+        if pinned is not None:
+            return pinned
+        return float(self._market.mark_of(symbol, Decimal(str(spot))))
+
+    def _changes(self, market: Market, symbol: str, after_ms: int, until_ms: int) -> list[float]:
+        """Prices set in ``(after_ms, until_ms]``."""
+        keys: list[_Key] = [(symbol, None)]
+        if market is Market.FUTURES:
+            keys.append((symbol, Market.FUTURES))
+        out: list[float] = []
+        for key in keys:
+            times = self._tape.get(key, ([], []))[0]
+            lo, hi = bisect.bisect_right(times, after_ms), bisect.bisect_right(times, until_ms)
+            out += [self._price(market, symbol, t) for t in times[lo:hi]]
+        return out
+
+    def _at(self, key: _Key, at_ms: int) -> float | None:
+        """The price of ``key`` at ``at_ms``; before the start a spot price is its first."""
+        times, prices = self._tape.get(key, ([], []))
+        i = bisect.bisect_right(times, at_ms)
+        if i:
+            return prices[i - 1]
+        return prices[0] if key[1] is None and prices else None
+
+    def _wave(self, market: Market, symbol: str, interval: str) -> Callable[[int], float]:
+        """Closes before the start: a wave through the price at the start."""
+        iv, shift = kline_interval_ms(interval)
+        seed = self._market.symbols[symbol].seed
+        k0 = (self.start_ms - shift) // iv
+        base = self._price(market, symbol, self.start_ms)
+
+        def close_at(k: int) -> float:
+            return base * (1 + 0.01 * (math.sin(k * 0.37 + seed) - math.sin(k0 * 0.37 + seed)))
+
+        return close_at
