@@ -122,8 +122,9 @@ def _local_failure(exc: BaseException, telegram: TelegramConfig) -> str | None:
         )
     if isinstance(exc, sqlite3.Error):
         return (
-            f"the delivery queue's SQLite file {telegram.outbox_path} is not usable ({exc}): "
-            "fix TELEGRAM_OUTBOX_PATH or its directory's permissions, or set REDIS_URL"
+            f"a SQLite file of the bot is not usable ({exc}): check TELEGRAM_OUTBOX_PATH "
+            f"({telegram.outbox_path}) and TELEGRAM_INTAKE_PATH ({telegram.intake_file}) and "
+            "their directories' permissions, or set REDIS_URL"
         )
     return None
 

@@ -1,99 +1,76 @@
 """The app factory and lifecycle: everything is built from ``Settings`` and passed down.
 
-``run(settings)``: open the Binance client and the outbox, start the notifier, set the command
-menu (English and Turkish), serve ``/healthz`` and ``/metrics`` (and, with ``WEBHOOK_URL``, the
-webhook), then take updates by long polling or webhook until SIGTERM/SIGINT. On the signal it
-stops taking updates, lets the handlers in flight and the sends in flight finish, and closes
-every session.
+``run(settings)``: open the Binance client, the outbox and the intake, start the notifier, set
+the command menu (English and Turkish, from the handlers' declared commands), serve
+``/healthz`` and ``/metrics`` (and, with ``WEBHOOK_URL``, the webhook), handle the updates a
+crashed process left in the intake, then take updates by long polling or webhook until
+SIGTERM/SIGINT, each stored in the intake before Telegram is told it arrived
+(``bot.receiver``). On the signal it stops taking updates, lets the handlers in flight and
+the sends in flight finish, and closes every session, the Redis client last.
+
+With ``REDIS_URL`` the process has one Redis client (one connection pool), built here and
+handed to the Binance client's limiter and cache, to the outbox and to the intake; none of
+them closes it.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
+import os
 import signal
 import time
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Final
 
 import orjson
 import structlog
-from aiogram import BaseMiddleware, Bot, Dispatcher
+from aiogram import Bot, Dispatcher
 from aiogram.client.default import DefaultBotProperties
 from aiogram.client.session.aiohttp import AiohttpSession
 from aiogram.client.telegram import TelegramAPIServer
 from aiogram.enums import ParseMode
 from aiogram.types import BotCommandScopeDefault
 from aiogram.utils.i18n import SimpleI18nMiddleware
-from aiogram.webhook.aiohttp_server import SimpleRequestHandler
 from aiohttp import web
+from redis.asyncio import BlockingConnectionPool, Redis
 
 from bot.alerts import AdminAlerts
 from bot.i18n import LOCALES, build_i18n
-from bot.middlewares import ThrottleMiddleware
+from bot.intake import SqliteIntake
+from bot.intake_redis import RedisIntake
+from bot.middlewares import AccessMiddleware, InFlight, ThrottleMiddleware
 from bot.notifier import Notifier
 from bot.outbox import SqliteOutbox
 from bot.outbox_redis import RedisOutbox
-from bot.pacing import SendPacer
-from handler import build_router
-from handler.access import AccessMiddleware, AccessPolicy
-from handler.commands import bot_commands
-from handler.deps import BackgroundTasks
+from bot.pacing import ReplyGuard, SendPacer
+from bot.receiver import Receiver
+from handler import FEATURES, build_router, declared_commands
+from handler.commands import AccessPolicy, menu_commands
 from utils.binance.binance_a import BinanceClient
+from utils.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
-    from collections.abc import Awaitable, Callable
+    from collections.abc import Sequence
 
-    from aiogram.types import TelegramObject
     from aiogram.utils.i18n import I18n
 
+    from bot.intake import Intake
     from bot.outbox import Outbox
+    from handler.commands import CommandSpec, Feature
     from utils.config import Settings
 
 __all__ = ("BotApp", "build_app", "run", "serve")
 
 _log = structlog.get_logger(__name__)
-
-
-class InFlight(BaseMiddleware):
-    """Counts updates being handled, so that shutdown can wait for them."""
-
-    def __init__(self) -> None:
-        self.count = 0
-        self.handled = 0
-        self._idle = asyncio.Event()
-        self._idle.set()
-        self._progress = asyncio.Condition()
-
-    async def __call__(
-        self,
-        handler: Callable[[TelegramObject, dict[str, Any]], Awaitable[Any]],
-        event: TelegramObject,
-        data: dict[str, Any],
-    ) -> Any:
-        self.count += 1
-        self._idle.clear()
-        try:
-            return await handler(event, data)
-        finally:
-            self.count -= 1
-            self.handled += 1
-            if self.count == 0:
-                self._idle.set()
-            async with self._progress:
-                self._progress.notify_all()
-
-    async def wait_handled(self, count: int, timeout_s: float) -> None:
-        """Until ``count`` updates have been handled since start."""
-        async with asyncio.timeout(timeout_s), self._progress:
-            await self._progress.wait_for(lambda: self.handled >= count)
-
-    async def wait_idle(self, timeout_s: float) -> bool:
-        try:
-            await asyncio.wait_for(self._idle.wait(), timeout_s)
-        except TimeoutError:
-            return False
-        return True
+#: Redis connections beyond the client's and the delivery workers': leases, stats, alerts.
+_REDIS_SPARE: Final = 8
+_REDIS_WAIT_S: Final = 5.0  # a caller waits this long for a free pooled connection
+_DRAIN_S: Final = 30.0  # on SIGTERM, handlers in flight get this long to finish
+#: Libraries that log a DEBUG line per operation of the idle bot (aiosqlite: two per query,
+#: the notifier queries the outbox every second); quiet below INFO.
+_CHATTY_LOGGERS: Final = ("aiosqlite",)
 
 
 @dataclass(slots=True, eq=False)
@@ -110,6 +87,10 @@ class BotApp:
     i18n: I18n
     tasks: BackgroundTasks
     in_flight: InFlight
+    commands: tuple[CommandSpec, ...]
+    intake: Intake
+    receiver: Receiver
+    redis: Redis | None = None  # the process's one Redis client, when REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -123,8 +104,9 @@ class BotApp:
 _APP: web.AppKey[BotApp] = web.AppKey("bot_app", BotApp)
 
 
-def build_app(settings: Settings) -> BotApp:
-    """Build every object from the settings; nothing is opened yet."""
+def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> BotApp:
+    """Build every object from the settings; nothing is opened yet. ``features`` are the
+    feature modules whose routers and declared commands the bot serves."""
     tg = settings.telegram
     if tg.bot_token is None:
         raise ValueError("BOT_TOKEN is not set")
@@ -138,42 +120,58 @@ def build_app(settings: Settings) -> BotApp:
         session=session,
         default=DefaultBotProperties(parse_mode=ParseMode.HTML, link_preview_is_disabled=True),
     )
-    bot.session.middleware(
-        SendPacer(
-            chat_interval_s=tg.chat_interval_s,
-            group_interval_s=tg.group_interval_s,
-            global_rate=tg.global_rate,
-        )
+    pacer = SendPacer(
+        chat_interval_s=tg.chat_interval_s,
+        group_interval_s=tg.group_interval_s,
+        global_rate=tg.global_rate,
     )
-    binance = BinanceClient(config=settings.binance, redis=settings.redis)
-    redis_url = settings.redis.url.get_secret_value() if settings.redis.url else None
+    replies = ReplyGuard(
+        retry_s=tg.reply_retry_s,
+        retry_base_s=tg.retry_base_s,
+        retry_max_s=tg.retry_max_s,
+        pacer=pacer,
+    )
+    bot.session.middleware(replies)  # outermost: its retries go through the pacer too
+    bot.session.middleware(pacer)
+    redis = _redis_client(settings)
+    binance = BinanceClient(config=settings.binance, redis=settings.redis, redis_client=redis)
     outbox: Outbox = (
-        RedisOutbox.from_url(
-            redis_url, prefix=f"{settings.redis.key_prefix}:", capacity=tg.outbox_capacity
-        )
-        if redis_url
+        RedisOutbox(redis, prefix=f"{settings.redis.key_prefix}:", capacity=tg.outbox_capacity)
+        if redis is not None
         else SqliteOutbox(tg.outbox_path, capacity=tg.outbox_capacity)
+    )
+    intake: Intake = (
+        RedisIntake(redis, prefix=f"{settings.redis.key_prefix}:", lease_s=tg.intake_lease_s)
+        if redis is not None
+        else SqliteIntake(tg.intake_file)
     )
     notifier = Notifier(bot, outbox, tg)
     alerts = AdminAlerts(notifier, tg.admin_chat_id, cooldown_s=tg.alert_cooldown_s)
     notifier.on_event = alerts.on_bot_event
+    replies.notifier, replies.on_event = notifier, alerts.on_bot_event
     i18n = build_i18n()
     tasks = BackgroundTasks()
     in_flight = InFlight()
     app_started = time.monotonic()
+    commands = declared_commands(features)
     dp = Dispatcher(
         binance=binance,
         notifier=notifier,
         tasks=tasks,
         started_at=app_started,
+        commands=commands,
         access=AccessPolicy(allowed=frozenset(tg.allowed_user_ids), admins=tg.admin_ids),
+        price_retry_s=tg.price_retry_s,
     )
     dp.update.outer_middleware(in_flight)
     SimpleI18nMiddleware(i18n).setup(dp)  # outer: the locale is known before the throttle
     dp.message.outer_middleware(ThrottleMiddleware(tg.throttle_rate, tg.throttle_burst))
     access = AccessMiddleware(dp["access"])
     dp.message.middleware(access)
-    dp.include_router(build_router())
+    dp.include_router(build_router(features))
+    receiver = Receiver(
+        bot, dp, intake, lease_s=tg.intake_lease_s, secret_token=tg.webhook_secret_value
+    )
     return BotApp(
         settings=settings,
         bot=bot,
@@ -185,8 +183,30 @@ def build_app(settings: Settings) -> BotApp:
         i18n=i18n,
         tasks=tasks,
         in_flight=in_flight,
+        commands=commands,
+        intake=intake,
+        receiver=receiver,
+        redis=redis,
         started_at=app_started,
     )
+
+
+def _redis_client(settings: Settings) -> Redis | None:
+    """The process's one Redis client, shared by the Binance client's limiter and cache, the
+    outbox and the intake; None without ``REDIS_URL``. A blocking pool: a caller waits for a
+    free connection rather than failing. Its connections are named ``<prefix>:bot:<pid>`` so
+    that ``CLIENT LIST`` tells the processes apart."""
+    if settings.redis.url is None:
+        return None
+    pool = BlockingConnectionPool.from_url(
+        settings.redis.url.get_secret_value(),
+        max_connections=settings.binance.pool_size
+        + settings.telegram.delivery_concurrency
+        + _REDIS_SPARE,
+        timeout=_REDIS_WAIT_S,
+        client_name=f"{settings.redis.key_prefix}:bot:{os.getpid()}",
+    )
+    return Redis.from_pool(pool)
 
 
 async def run(settings: Settings) -> None:
@@ -197,15 +217,25 @@ async def run(settings: Settings) -> None:
 async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
     """Run a built app until SIGTERM/SIGINT or ``app.stop_requested``; ``app.ready`` is set
     once it takes updates."""
+    for name in _CHATTY_LOGGERS:
+        logging.getLogger(name).setLevel(logging.INFO)
     loop = asyncio.get_running_loop()
     if handle_signals:
         for sig in (signal.SIGTERM, signal.SIGINT):
             loop.add_signal_handler(sig, app.stop_requested.set)
     async with contextlib.AsyncExitStack() as stack:
+        if app.redis is not None:  # closed last: the client and the outbox use it to the end
+            stack.push_async_callback(app.redis.aclose)
         stack.push_async_callback(app.bot.session.close)
         await stack.enter_async_context(app.binance)
         await app.outbox.open()
         stack.push_async_callback(app.outbox.close)
+        await app.intake.open()
+        stack.push_async_callback(app.intake.close)
+        # Renews this process's claim on its updates until they are drained, not just until
+        # the signal: another process must not adopt an update still being handled here.
+        keeper = asyncio.create_task(app.receiver.keep_alive())
+        stack.push_async_callback(_cancel, keeper)
         unsubscribe = app.binance.events.subscribe(app.alerts.on_binance_event)
         stack.callback(unsubscribe)
         await app.notifier.start()
@@ -222,59 +252,63 @@ async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
             mode="webhook" if app.webhook_mode else "polling",
             http=app.http_url,
             outbox=type(app.outbox).__name__,
+            intake=type(app.intake).__name__,
         )
-        if app.webhook_mode:
-            await _run_webhook(app)
+        await app.dispatcher.emit_startup(bot=app.bot)
+        try:
+            if app.webhook_mode:
+                await _run_webhook(app)
+            else:
+                await _run_polling(app)
+        except BaseException:
+            await app.receiver.drain(timeout_s=0.0)  # cancelled now; they stay stored
+            raise
         else:
-            await _run_polling(app)
-        _log.info("bot_stopping", handlers_in_flight=app.in_flight.count)
-        if not await app.in_flight.wait_idle(timeout_s=30.0):
-            _log.warning("bot_stop_handlers_unfinished", count=app.in_flight.count)
+            _log.info("bot_stopping", handlers_in_flight=app.receiver.handling)
+            if cancelled := await app.receiver.drain(timeout_s=_DRAIN_S):
+                _log.warning(
+                    "bot_stop_handlers_unfinished", count=cancelled, kept_for_restart=True
+                )
+        finally:
+            await app.dispatcher.emit_shutdown(bot=app.bot)
     _log.info("bot_stopped")
 
 
 async def _run_polling(app: BotApp) -> None:
-    await app.bot.delete_webhook(drop_pending_updates=False)  # start_polling never does
+    await app.bot.delete_webhook(drop_pending_updates=False)
+    await app.receiver.recover()  # before any new update, so a chat keeps its order
     app.ready.set()
-    polling = asyncio.create_task(
-        app.dispatcher.start_polling(
-            app.bot,
-            handle_signals=False,
-            close_bot_session=False,
-            polling_timeout=app.settings.telegram.polling_timeout_s,
-            allowed_updates=app.dispatcher.resolve_used_update_types(),
-        )
+    await app.receiver.poll(
+        app.stop_requested,
+        timeout_s=app.settings.telegram.polling_timeout_s,
+        allowed_updates=app.dispatcher.resolve_used_update_types(),
     )
-    stop = asyncio.create_task(app.stop_requested.wait())
-    await asyncio.wait({polling, stop}, return_when=asyncio.FIRST_COMPLETED)
-    if not polling.done():
-        with contextlib.suppress(RuntimeError):  # not started yet
-            await app.dispatcher.stop_polling()
-    stop.cancel()
-    await polling
 
 
 async def _run_webhook(app: BotApp) -> None:
     tg = app.settings.telegram
     assert tg.webhook_url is not None  # noqa: S101 - webhook_mode checked it
+    await app.receiver.recover()
     await app.bot.set_webhook(
         url=tg.webhook_url,
         secret_token=tg.webhook_secret_value,
         allowed_updates=app.dispatcher.resolve_used_update_types(),
     )
-    await app.dispatcher.emit_startup(bot=app.bot)
     app.ready.set()
-    try:
-        await app.stop_requested.wait()
-    finally:
-        await app.dispatcher.emit_shutdown(bot=app.bot)
+    await app.stop_requested.wait()
+
+
+async def _cancel(task: asyncio.Task[None]) -> None:
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
 
 
 async def _set_commands(app: BotApp) -> None:
     scope = BotCommandScopeDefault()
     for locale in LOCALES:
         await app.bot.set_my_commands(
-            bot_commands(app.i18n, locale),
+            menu_commands(app.commands, app.i18n, locale),
             scope=scope,
             language_code=None if locale == "en" else locale,
         )
@@ -288,12 +322,7 @@ async def _serve_http(app: BotApp) -> web.AppRunner:
     web_app.router.add_get("/healthz", _healthz)
     web_app.router.add_get("/metrics", _metrics)
     if tg.webhook_url is not None:
-        SimpleRequestHandler(
-            dispatcher=app.dispatcher,
-            bot=app.bot,
-            secret_token=tg.webhook_secret_value,
-            handle_in_background=False,
-        ).register(web_app, path=tg.webhook_path)
+        web_app.router.add_post(tg.webhook_path, app.receiver.webhook)
     runner = web.AppRunner(web_app, access_log=None, shutdown_timeout=30.0)
     await runner.setup()
     site = web.TCPSite(runner, tg.http_host, tg.http_port)
@@ -321,6 +350,7 @@ async def _healthz(request: web.Request) -> web.Response:
 async def _metrics(request: web.Request) -> web.Response:
     app = request.app[_APP]
     delivery = await app.notifier.stats()
+    intake_depth = await app.intake.depth()
     lines = [
         "# HELP bot_uptime_seconds Seconds since the bot started.",
         "# TYPE bot_uptime_seconds gauge",
@@ -328,6 +358,15 @@ async def _metrics(request: web.Request) -> web.Response:
         "# HELP bot_updates_handled_total Telegram updates handled.",
         "# TYPE bot_updates_handled_total counter",
         f"bot_updates_handled_total {app.in_flight.handled}",
+        "# HELP bot_intake_updates Updates stored and not yet handled to the end.",
+        "# TYPE bot_intake_updates gauge",
+        f"bot_intake_updates {intake_depth}",
+        "# HELP bot_updates_repeated_total Deliveries of an update already taken in.",
+        "# TYPE bot_updates_repeated_total counter",
+        f"bot_updates_repeated_total {app.receiver.duplicates}",
+        "# HELP bot_updates_recovered_total Updates a stopped or crashed process left, handled.",
+        "# TYPE bot_updates_recovered_total counter",
+        f"bot_updates_recovered_total {app.receiver.recovered}",
         "# HELP bot_outbox_jobs Messages in the delivery queue by state.",
         "# TYPE bot_outbox_jobs gauge",
         *(

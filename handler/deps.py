@@ -1,15 +1,17 @@
 """What handlers receive by dependency injection besides the ``BinanceClient`` (named
-``binance``): the delivery queue as seen from a handler, and the process's start time."""
+``binance``): the delivery queue as seen from a handler. The others are ``tasks``
+(``utils.tasks.BackgroundTasks``), ``started_at`` (the process's monotonic start time),
+``commands`` (every declared ``handler.commands.CommandSpec``), ``access``
+(``handler.commands.AccessPolicy``) and ``price_retry_s`` (``TELEGRAM_PRICE_RETRY_S``)."""
 
 from __future__ import annotations
 
-import asyncio
 from typing import TYPE_CHECKING, Any, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Coroutine, Mapping
+    from collections.abc import Mapping
 
-__all__ = ("BackgroundTasks", "Delivery")
+__all__ = ("Delivery",)
 
 
 class Delivery(Protocol):
@@ -26,23 +28,3 @@ class Delivery(Protocol):
     async def chat_back(self, chat_id: int) -> None:
         """The user is reachable again: deliver what was parked."""
         ...
-
-
-class BackgroundTasks:
-    """Work a handler starts and does not wait for (a retry after Binance comes back); the bot
-    cancels what is left at shutdown. Injected as ``tasks``."""
-
-    def __init__(self) -> None:
-        self._tasks: set[asyncio.Task[Any]] = set()
-
-    def spawn(self, coro: Coroutine[Any, Any, Any]) -> None:
-        task = asyncio.create_task(coro)
-        self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
-
-    async def aclose(self, *, cancel: bool = True) -> None:
-        """Cancel what is left (or, with ``cancel=False``, let it finish) and wait for it."""
-        if cancel:
-            for task in tuple(self._tasks):
-                task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)

@@ -11,7 +11,6 @@ from aiogram import Router
 from aiogram.filters import ExceptionTypeFilter
 from aiogram.utils.i18n import gettext as _
 
-from handler.text import escape
 from utils.binance.binance_a import (
     BinanceAPIError,
     BinanceCircuitOpenError,
@@ -21,11 +20,16 @@ from utils.binance.binance_a import (
     BinanceRateLimitError,
     BinanceTransportError,
 )
+from utils.text import escape
 
 if TYPE_CHECKING:
     from aiogram.types import ErrorEvent
 
-__all__ = ("get_router", "retry_in_s", "user_text")
+    from handler.commands import CommandSpec
+
+__all__ = ("COMMANDS", "get_router", "retry_in_s", "user_text")
+
+COMMANDS: Final[tuple[CommandSpec, ...]] = ()  # the error router answers no command
 
 #: When Binance does not answer and no breaker says when it will be tried again.
 DEFAULT_RETRY_S: Final = 5
@@ -46,9 +50,12 @@ def retry_in_s(error: BaseException) -> int | None:
     return None
 
 
-def user_text(error: BinanceError) -> str:
-    """One sentence that names what went wrong and what happens next."""
+def user_text(error: BinanceError, *, retry_s: int | None = None) -> str:
+    """One sentence that names what went wrong and what happens next; ``retry_s`` is when
+    the caller will retry, when it knows better than the error (a backoff)."""
     seconds = retry_in_s(error)
+    if seconds is not None and retry_s is not None:
+        seconds = retry_s
     if isinstance(error, BinanceRateLimitError):
         return _("Binance's rate limit is used up; I will retry in {seconds} s.").format(
             seconds=seconds

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any, Final
 
 from aiogram.utils.i18n import gettext as _
 
-from handler.text import escape
+from utils.text import escape
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -87,10 +87,23 @@ def format_prices(snapshots: Mapping[str, PriceSnapshot]) -> str:
             ]
         )
         if snap.error:
-            notes.append(f"{escape(snap.symbol)}: {escape(snap.error)}")
+            notes.append(_missing_part(snap))
     parts = [_table(rows, (False, True, True, True, True))] if len(rows) > 1 else []
     parts.extend(notes)
     return "\n".join(parts)
+
+
+def _missing_part(snap: PriceSnapshot) -> str:
+    """What part of a symbol's row could not be read, in words (Binance's error text is for
+    the log): a field left empty despite ``error`` is the part that failed."""
+    symbol = escape(snap.symbol)
+    if snap.price is None and snap.mark_price is not None:
+        return _("{symbol}: the spot price could not be read right now").format(symbol=symbol)
+    if snap.mark_price is None and snap.price is not None:
+        return _("{symbol}: the futures mark price could not be read right now").format(
+            symbol=symbol
+        )
+    return _("{symbol}: some figures could not be read right now").format(symbol=symbol)
 
 
 def _asset_rows(assets: Sequence[AssetValue]) -> list[list[str]]:
@@ -105,27 +118,50 @@ def _asset_rows(assets: Sequence[AssetValue]) -> list[list[str]]:
 
 
 def format_portfolio(portfolio: Portfolio) -> str:
-    """``/balance``: non-zero spot balances and the futures wallet, valued in USDT."""
-    header = [_("ASSET"), _("AMOUNT"), _("USDT")]
+    """``/balance``: non-zero spot balances and the futures wallet, valued in USDT.
+
+    A part that could not be read is named in words first (never Binance's error text), and
+    the total then says it covers only what could be read; nothing read, no total.
+    """
+    spot_missing, futures_missing = "spot" in portfolio.errors, "futures" in portfolio.errors
     parts: list[str] = []
-    for title, assets, part in (
-        (_("Spot"), portfolio.spot, "spot"),
-        (_("Futures wallet"), portfolio.futures, "futures"),
+    if spot_missing and futures_missing:
+        return _(
+            "Neither your spot nor your futures balances could be read right now. "
+            "Please try /balance again in a minute."
+        )
+    if spot_missing:
+        parts.append(_("Spot balances could not be read right now; futures only:"))
+    elif futures_missing:
+        parts.append(_("Futures balances could not be read right now; spot only:"))
+    header = [_("ASSET"), _("AMOUNT"), _("USDT")]
+    for title, assets, missing in (
+        (_("Spot"), portfolio.spot, spot_missing),
+        (_("Futures wallet"), portfolio.futures, futures_missing),
     ):
+        if missing:
+            continue
         parts.append(f"<b>{escape(title)}</b>")
-        if part in portfolio.errors:
-            parts.append(
-                _("could not be fetched: {error}").format(error=escape(portfolio.errors[part]))
-            )
-        elif assets:
+        if assets:
             parts.append(_table([header, *_asset_rows(assets)], (False, True, True)))
         else:
             parts.append(_("nothing held"))
-    if "prices" in portfolio.errors:
+    unpriced = sorted(
+        {a.asset for a in (*portfolio.spot, *portfolio.futures) if a.value_usdt is None}
+    )
+    if "prices" in portfolio.errors and unpriced:
+        parts.append(_("USDT prices could not be read right now, so only stablecoins are valued."))
+    elif unpriced:
         parts.append(
-            _("USDT values are missing: {error}").format(error=escape(portfolio.errors["prices"]))
+            _("No USDT price for {assets}; not counted in the total.").format(
+                assets=escape(", ".join(unpriced))
+            )
         )
-    parts.append(_("Total ≈ {total} USDT").format(total=f"{portfolio.total_usdt:,.2f}"))
+    total = f"{portfolio.total_usdt:,.2f}"
+    if spot_missing or futures_missing or unpriced:
+        parts.append(_("Total of what could be read ≈ {total} USDT").format(total=total))
+    else:
+        parts.append(_("Total ≈ {total} USDT").format(total=total))
     return "\n".join(parts)
 
 

@@ -1,5 +1,5 @@
-"""``/stats`` (admins): requests, weight per pool against its limit, cache hit rate, breaker and
-stream state, delivery queue depth, uptime."""
+"""``/stats`` (admins, in a private chat only): requests, weight per pool against its limit,
+cache hit rate, breaker and stream state, delivery queue depth, uptime."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import time
 from typing import TYPE_CHECKING
 
 from aiogram import Router
-from aiogram.filters import Command
 
+from handler.commands import N_, CommandSpec
 from handler.format import format_stats
 
 if TYPE_CHECKING:
@@ -17,7 +17,17 @@ if TYPE_CHECKING:
     from handler.deps import Delivery
     from utils.binance.binance_a import BinanceClient
 
-__all__ = ("get_router",)
+__all__ = ("COMMANDS", "STATS", "get_router")
+
+STATS = CommandSpec(
+    name="stats",
+    menu=N_("Bot statistics (admins)"),
+    help=N_("requests, rate limits, cache and delivery queue"),
+    access="admin",
+    private_only=True,  # operational figures are not for every member of a group
+    private_reason=N_("Statistics are shown only in a private chat with me."),
+)
+COMMANDS = (STATS,)
 
 
 async def cmd_stats(
@@ -31,5 +41,5 @@ async def cmd_stats(
 
 def get_router() -> Router:
     router = Router(name="stats")
-    router.message.register(cmd_stats, Command("stats"), flags={"access": "admin"})
+    STATS.register(router, cmd_stats)
     return router

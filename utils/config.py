@@ -467,6 +467,11 @@ class TelegramConfig(_EnvModel):
         return self.webhook_secret.get_secret_value() if self.webhook_secret else None
 
     @property
+    def intake_file(self) -> Path:
+        """The SQLite intake: ``TELEGRAM_INTAKE_PATH``, else intake.sqlite3 beside the outbox."""
+        return self.intake_path or self.outbox_path.with_name("intake.sqlite3")
+
+    @property
     def admin_ids(self) -> frozenset[int]:
         """Users who may run admin commands: ADMIN_USER_IDS, plus ADMIN_CHAT_ID when it is a
         private chat (a positive id is a user's own chat)."""

@@ -1,11 +1,14 @@
-"""The app around the handlers: admin alerts, webhook mode, /healthz and /metrics."""
+"""The app around the handlers: admin alerts, webhook mode, /healthz and /metrics, one Redis
+client per process."""
 
 from __future__ import annotations
 
+import os
 from typing import TYPE_CHECKING
 
 import aiohttp
 import orjson
+from redis.asyncio import Redis
 
 from bot.alerts import AdminAlerts
 from tests.bot.conftest import ADMIN, ALLOWED, Harness, running
@@ -15,6 +18,7 @@ if TYPE_CHECKING:
     from collections.abc import Callable
 
     from bot.outbox import Job
+    from tests.conftest import RedisServer
     from tests.fakes.fake_binance import FakeBinance
     from tests.fakes.fake_telegram import FakeTelegram
     from utils.config import Settings
@@ -116,3 +120,28 @@ async def test_healthz_and_prometheus_metrics(harness: Harness) -> None:
     assert 'bot_outbox_jobs{state="depth"} 0' in metrics
     assert "bot_updates_handled_total 1" in metrics
     assert "GET /api/v3/ticker/price" in metrics  # the client's metrics ride along
+
+
+async def test_with_redis_the_limiter_the_cache_and_the_outbox_share_one_connection_pool(
+    telegram: FakeTelegram,
+    binance: FakeBinance,
+    make_settings: Callable[..., Settings],
+    redis_server: RedisServer,
+) -> None:
+    settings = make_settings(redis_url=redis_server.url)
+    async with running(settings) as app:
+        harness = Harness(telegram, binance, app)
+        await harness.ask(ALLOWED, "/price btc")  # weight booked and answers cached in Redis
+        await harness.ask(ALLOWED, "/price btc")
+        await app.notifier.send(ADMIN, "through the outbox")  # stored in Redis, then sent
+        await telegram.wait_for_sent(lambda m: m.text == "through the outbox")
+        async with Redis.from_url(redis_server.url, decode_responses=True) as probe:
+            keys = [str(key) for key in await probe.keys("test*")]
+            probe_id = await probe.client_id()
+            bot_connections = [c for c in await probe.client_list() if int(c["id"]) != probe_id]
+    for user in ("test:rl:", "test:cache:", "test:delivered"):  # limiter, cache, outbox
+        assert any(key.startswith(user) for key in keys), (user, keys)
+    # A second pool (the client's own, or an outbox on its own URL) would show unnamed
+    # connections: every connection the bot opened comes from the app's one named pool.
+    assert bot_connections
+    assert {c["name"] for c in bot_connections} == {f"test:bot:{os.getpid()}"}

@@ -5,12 +5,14 @@ from __future__ import annotations
 
 import json
 import re
+from types import SimpleNamespace
 from typing import TYPE_CHECKING
 
 from aiogram import Router
-from aiogram.filters import Command
 
 from bot.app import build_app
+from handler import FEATURES
+from handler.commands import CommandSpec
 from handler.format import fmt_price
 from tests.bot.conftest import ADMIN, ALLOWED, STRANGER, Harness, running
 from utils.binance.binance_a import Market
@@ -18,6 +20,8 @@ from utils.binance.binance_a import Market
 if TYPE_CHECKING:
     import io
     from collections.abc import Callable
+
+    from aiogram.types import Message
 
     from tests.fakes.fake_binance import FakeBinance
     from tests.fakes.fake_telegram import FakeTelegram
@@ -107,7 +111,7 @@ async def test_a_turkish_user_gets_turkish_text_and_menus_exist_in_both(
     assert "I show Binance prices" in reply.text  # English is the fallback
     english = {c["command"]: c["description"] for c in harness.telegram.commands_for("")}
     turkish = {c["command"]: c["description"] for c in harness.telegram.commands_for("tr")}
-    assert set(english) == set(turkish) == {"price", "balance", "stats", "help"}
+    assert list(english) == list(turkish) == ["price", "balance", "stats", "help"]
     assert turkish["balance"] == "Spot ve vadeli bakiyeleriniz"
     assert english["balance"] == "Your spot and futures balances"
 
@@ -144,14 +148,19 @@ async def test_a_handler_error_is_logged_with_the_update_id_and_the_user_gets_an
     log_to: Callable[..., io.StringIO],
 ) -> None:
     log = log_to()
-    app = build_app(make_settings())
-    broken = Router(name="broken")
+    boom = CommandSpec(name="boom")
 
     async def cmd_boom(_message: object) -> None:
         raise RuntimeError("boom")
 
-    broken.message.register(cmd_boom, Command("boom"))
-    app.dispatcher.include_router(broken)
+    def get_router() -> Router:
+        router = Router(name="broken")
+        boom.register(router, cmd_boom)
+        return router
+
+    broken = SimpleNamespace(COMMANDS=(boom,), get_router=get_router)  # a handler/broken.py
+    *features, errors = FEATURES
+    app = build_app(make_settings(), features=(*features, broken, errors))
     async with running(make_settings(), app=app):
         update_id = telegram.inject_message(ALLOWED, "/boom")["update_id"]
         (reply,) = await telegram.wait_for_sent(lambda m: m.chat_id == ALLOWED)
@@ -161,3 +170,37 @@ async def test_a_handler_error_is_logged_with_the_update_id_and_the_user_gets_an
         json.loads(line) for line in log.getvalue().splitlines() if "handler_failed" in line
     ]
     assert [f["update_id"] for f in failures] == [update_id]
+
+
+async def test_a_newly_declared_command_is_in_both_menus_and_in_help_with_nothing_else_touched(
+    telegram: FakeTelegram, binance: FakeBinance, make_settings: Callable[..., Settings]
+) -> None:
+    ping = CommandSpec(name="ping", menu="Check that I answer", help="answers pong", access="user")
+
+    async def cmd_ping(message: Message) -> None:
+        await message.answer("pong")
+
+    def get_router() -> Router:
+        router = Router(name="ping")
+        ping.register(router, cmd_ping)
+        return router
+
+    module = SimpleNamespace(COMMANDS=(ping,), get_router=get_router)  # a new handler/ping.py
+    *features, errors = FEATURES
+    app = build_app(make_settings(), features=(*features, module, errors))
+    async with running(make_settings(), app=app):
+        harness = Harness(telegram, binance, app)
+        for language in ("", "tr"):
+            menu = {c["command"]: c["description"] for c in telegram.commands_for(language)}
+            assert list(menu) == ["price", "balance", "stats", "help", "ping"]
+            assert menu["ping"] == "Check that I answer"  # no Turkish yet: English stands in
+        (help_reply,) = await harness.ask(ALLOWED, "/help")
+        assert help_reply.text.endswith(
+            "/help — this text\n/ping — answers pong (authorised users)"
+        )
+        (help_reply,) = await harness.ask(ALLOWED, "/help", language_code="tr")
+        assert "/ping — answers pong (yetkili kullanıcılar)" in help_reply.text
+        (reply,) = await harness.ask(ALLOWED, "/ping")
+        assert reply.text == "pong"
+        (refusal,) = await harness.ask(STRANGER, "/ping")  # the access came with the declaration
+        assert "only for authorised users" in refusal.text

@@ -1,0 +1,278 @@
+"""Updates in, nothing lost: each update is stored in the intake before Telegram is told it
+arrived, handled, and marked done once its handler has finished.
+
+Long polling (``poll``): ``getUpdates`` → every update ``put`` in the intake → only then the
+offset moves past it, so the next ``getUpdates`` confirms it → its handler runs in the
+background → ``done``. A crash before ``done`` leaves the update stored; the next process
+``recover``s it. An update Telegram delivers again (its confirmation never arrived) is
+refused by ``put`` (the id is stored or was done) and not handled twice. Webhook
+(``webhook``): the same, answering 200 once the update is stored; a request with the right
+secret whose body is not a Telegram update gets 400 and one log line.
+
+Handlers run concurrently, as aiogram runs them, but an update waits for the one before it
+from the same chat (or user), so a chat's commands are answered in order. An exception that
+escapes the error router is logged and the update is done all the same (errors are the
+error router's business); a crash is not done. ``drain`` stops taking updates and waits for
+the handlers in flight; those it cancels at its deadline stay stored for the next process.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import secrets
+import sqlite3
+from typing import TYPE_CHECKING, Final, TypeVar
+
+import structlog
+from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
+from aiogram.exceptions import TelegramRetryAfter
+from aiogram.methods import TelegramMethod
+from aiogram.types import Update
+from aiohttp import web
+from pydantic import ValidationError
+from redis.exceptions import RedisError
+
+if TYPE_CHECKING:
+    from collections.abc import Awaitable
+
+    from aiogram import Bot, Dispatcher
+
+    from bot.intake import Intake
+
+__all__ = ("SECRET_HEADER", "Receiver")
+
+SECRET_HEADER: Final = "X-Telegram-Bot-Api-Secret-Token"  # noqa: S105 - a header's name
+#: Updates handled at once; polling fetches no more until one finishes.
+MAX_HANDLING: Final = 256
+_STORE_ERRORS: Final = (RedisError, sqlite3.Error, OSError)
+_BACKOFF_MIN_S: Final = 1.0  # after a failed getUpdates, as aiogram's polling: x1.3 up to 5 s
+_BACKOFF_MAX_S: Final = 5.0
+_log = structlog.get_logger(__name__)
+_T = TypeVar("_T")
+
+
+class Receiver:
+    """Takes updates in through the intake and hands them to the dispatcher."""
+
+    def __init__(
+        self,
+        bot: Bot,
+        dispatcher: Dispatcher,
+        intake: Intake,
+        *,
+        lease_s: float,
+        secret_token: str | None = None,
+    ) -> None:
+        self._bot = bot
+        self._dispatcher = dispatcher
+        self._intake = intake
+        self._lease_s = lease_s
+        self._secret = secret_token.encode() if secret_token else None
+        self._tasks: set[asyncio.Task[None]] = set()
+        self._tails: dict[int, asyncio.Task[None]] = {}  # the last update of each chat
+        self._room = asyncio.Event()
+        self._room.set()
+        self._closed = False
+        self.duplicates = 0  # deliveries refused because the update was stored or done
+        self.recovered = 0  # updates a gone process left, handled here
+
+    @property
+    def handling(self) -> int:
+        """Updates being handled or waiting for their chat's previous one."""
+        return len(self._tasks)
+
+    async def recover(self) -> int:
+        """Start the stored updates whose process is gone (each once, by update id)."""
+        if self._closed:
+            return 0
+        adopted = await self._intake.adopt()
+        for stored in adopted:
+            try:
+                update = Update.model_validate_json(stored.raw, context={"bot": self._bot})
+            except ValidationError as e:
+                _log.warning("intake_unreadable", update_id=stored.update_id, error=str(e))
+                await self._intake.done(stored.update_id)
+                continue
+            self._start(update)
+        if adopted:
+            self.recovered += len(adopted)
+            _log.info("intake_recovered", updates=len(adopted))
+        return len(adopted)
+
+    async def take(self, update: Update, raw: str) -> bool:
+        """Store the update, then handle it in the background; False (and not handled) when
+        it is stored already or was done: a delivery Telegram repeated."""
+        if not await self._intake.put(update.update_id, raw):
+            self.duplicates += 1
+            _log.info("update_duplicate", update_id=update.update_id)
+            return False
+        self._start(update)
+        return True
+
+    async def poll(
+        self, stop: asyncio.Event, *, timeout_s: int, allowed_updates: list[str]
+    ) -> None:
+        """Long polling until ``stop`` is set."""
+        offset: int | None = None
+        failures = 0
+        request_timeout = int(self._bot.session.timeout + timeout_s)
+        while not stop.is_set():
+            if not await _first(self._room.wait(), stop):
+                return
+            fetch = self._bot.get_updates(
+                offset=offset,
+                timeout=timeout_s,
+                allowed_updates=allowed_updates,
+                request_timeout=request_timeout,
+            )
+            try:
+                updates = await _first(fetch, stop)
+            except TelegramRetryAfter as e:
+                _log.warning("polling_failed", error=e.message, retry_in_s=e.retry_after)
+                await _sleep(e.retry_after, stop)
+                continue
+            except Exception as e:  # noqa: BLE001 - Telegram or the network: poll again
+                delay = min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 1.3**failures)
+                failures += 1
+                _log.warning(
+                    "polling_failed", error=f"{type(e).__name__}: {e}", retry_in_s=round(delay, 1)
+                )
+                await _sleep(delay, stop)
+                continue
+            if updates is None:
+                return
+            failures = 0
+            for update in updates:
+                raw = update.model_dump_json(exclude_unset=True, by_alias=True)
+                try:
+                    await self.take(update, raw)
+                except _STORE_ERRORS as e:
+                    # Not stored, so not confirmed: the next getUpdates brings it again.
+                    _log.error("intake_failed", update_id=update.update_id, error=repr(e))
+                    await _sleep(_BACKOFF_MAX_S, stop)
+                    break
+                offset = update.update_id + 1
+
+    async def keep_alive(self) -> None:
+        """Renew this process's claim on its updates and adopt those of gone processes, every
+        third of the lease, until cancelled."""
+        while True:
+            await asyncio.sleep(self._lease_s / 3)
+            try:
+                await self._intake.keepalive()
+                await self.recover()
+            except _STORE_ERRORS as e:
+                _log.warning("intake_keepalive_failed", error=repr(e))
+
+    async def webhook(self, request: web.Request) -> web.Response:
+        """The webhook endpoint: 401 without the secret, 400 for a body that is no update,
+        503 while stopping or when the intake fails (Telegram delivers it again), else 200
+        once the update is stored."""
+        header = request.headers.get(SECRET_HEADER, "").encode()
+        if self._secret is not None and not secrets.compare_digest(header, self._secret):
+            return web.Response(status=401, text="Unauthorized")
+        if self._closed:
+            return web.Response(status=503, text="stopping")
+        body = await request.read()
+        try:
+            update = Update.model_validate_json(body, context={"bot": self._bot})
+            _ = update.event_type  # raises for an update that carries no event
+        except (ValidationError, LookupError) as e:
+            _log.warning("webhook_bad_update", size=len(body), error=_why(e))
+            return web.Response(status=400, text="not a Telegram update")
+        try:
+            await self.take(update, body.decode())
+        except _STORE_ERRORS as e:
+            _log.error("intake_failed", update_id=update.update_id, error=repr(e))
+            return web.Response(status=503, text="try again")
+        return web.json_response({})
+
+    async def drain(self, timeout_s: float) -> int:
+        """Stop taking updates, wait for the handlers in flight; at ``timeout_s`` cancel the
+        rest (they stay stored). How many it cancelled: 0 when every handler finished."""
+        self._closed = True
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout_s
+        while self._tasks:
+            left = deadline - loop.time()
+            if left <= 0:
+                late = set(self._tasks)
+                for task in late:
+                    task.cancel()
+                await asyncio.wait(late)
+                return len(late)
+            await asyncio.wait(set(self._tasks), timeout=left)
+        return 0
+
+    def _start(self, update: Update) -> None:
+        key = _chat_key(update)
+        previous = self._tails.get(key) if key is not None else None
+        task = asyncio.create_task(self._handle(update, previous))
+        self._tasks.add(task)
+        if key is not None:
+            self._tails[key] = task
+        if len(self._tasks) >= MAX_HANDLING:
+            self._room.clear()
+
+        def finished(task: asyncio.Task[None]) -> None:
+            self._tasks.discard(task)
+            if key is not None and self._tails.get(key) is task:
+                del self._tails[key]
+            if len(self._tasks) < MAX_HANDLING:
+                self._room.set()
+
+        task.add_done_callback(finished)
+
+    async def _handle(self, update: Update, previous: asyncio.Task[None] | None) -> None:
+        if previous is not None:
+            await asyncio.wait({previous})  # its outcome is its own
+        try:
+            result = await self._dispatcher.feed_update(self._bot, update)
+            if isinstance(result, TelegramMethod):
+                await self._dispatcher.silent_call_request(bot=self._bot, result=result)
+        except Exception as e:  # noqa: BLE001 - past the error router: log it, the update is done
+            _log.error("update_failed", update_id=update.update_id, error=repr(e), exc_info=e)
+        try:
+            await self._intake.done(update.update_id)
+        except _STORE_ERRORS as e:
+            # Still stored: the next process handles it again (a duplicate answer).
+            _log.error("intake_done_failed", update_id=update.update_id, error=repr(e))
+
+
+def _why(error: Exception) -> str:
+    """The first reason a body is no update, in one short line."""
+    if not isinstance(error, ValidationError):
+        return "the update carries no event"
+    first = error.errors(include_url=False)[0]
+    where = ".".join(str(part) for part in first["loc"])
+    return f"{where}: {first['msg']}" if where else str(first["msg"])
+
+
+def _chat_key(update: Update) -> int | None:
+    context = UserContextMiddleware.resolve_event_context(update)
+    if context.chat is not None:
+        return context.chat.id
+    return context.user.id if context.user is not None else None
+
+
+async def _first(awaitable: Awaitable[_T], stop: asyncio.Event) -> _T | None:
+    """``awaitable``'s result, or None (it cancelled) once ``stop`` is set first."""
+    task = asyncio.ensure_future(awaitable)
+    stopping = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({task, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        if not task.done():
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+    if task.cancelled():
+        return None
+    return task.result()
+
+
+async def _sleep(seconds: float, stop: asyncio.Event) -> None:
+    with contextlib.suppress(TimeoutError):
+        await asyncio.wait_for(stop.wait(), seconds)
