@@ -64,6 +64,8 @@ if TYPE_CHECKING:
 __all__ = ("BotApp", "build_app", "run", "serve")
 
 _log = structlog.get_logger(__name__)
+#: How long start-up waits for Telegram's first answer before saying it is unreachable.
+_STARTUP_TIMEOUT_S: Final = 15
 #: Redis connections beyond the client's and the delivery workers': leases, stats, alerts.
 _REDIS_SPARE: Final = 8
 _REDIS_WAIT_S: Final = 5.0  # a caller waits this long for a free pooled connection
@@ -242,7 +244,7 @@ async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
         stack.push_async_callback(app.notifier.stop)
         stack.push_async_callback(app.alerts.aclose)
         stack.push_async_callback(app.tasks.aclose)
-        me = await app.bot.get_me()
+        me = await app.bot.get_me(request_timeout=_STARTUP_TIMEOUT_S)  # a silent network: fail
         await _set_commands(app)
         runner = await _serve_http(app)
         stack.push_async_callback(runner.cleanup)

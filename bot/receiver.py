@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Final, TypeVar
 
 import structlog
 from aiogram.dispatcher.middlewares.user_context import UserContextMiddleware
-from aiogram.exceptions import TelegramRetryAfter
+from aiogram.exceptions import TelegramRetryAfter, TelegramUnauthorizedError
 from aiogram.methods import TelegramMethod
 from aiogram.types import Update
 from aiohttp import web
@@ -132,6 +132,8 @@ class Receiver:
                 _log.warning("polling_failed", error=e.message, retry_in_s=e.retry_after)
                 await _sleep(e.retry_after, stop)
                 continue
+            except TelegramUnauthorizedError:
+                raise  # the token was revoked: retrying cannot help; the bot stops, saying so
             except Exception as e:  # noqa: BLE001 - Telegram or the network: poll again
                 delay = min(_BACKOFF_MAX_S, _BACKOFF_MIN_S * 1.3**failures)
                 failures += 1

@@ -14,6 +14,7 @@ import orjson
 import pytest
 from aiohttp import web
 
+from tests.bot.conftest import TOKEN
 from tests.fakes.bot_env import fake_bot_env
 from tests.fakes.fake_binance import TEST_API_SECRET
 from tests.fakes.local_server import LocalServer
@@ -235,3 +236,20 @@ async def test_a_pem_pasted_into_the_api_secret_is_never_printed(
 
     assert_one_clean_line(outcome, "BINANCE_API_SECRET", "PEM")
     assert outcome.status == 2
+
+
+async def test_a_token_revoked_while_running_stops_the_bot_in_one_line(
+    telegram: FakeTelegram, binance: FakeBinance, tmp_path: Path
+) -> None:
+    env = env_for(telegram.url, binance, tmp_path, BOT_TOKEN=TOKEN)
+    running = asyncio.create_task(start_up(env, tmp_path))
+    await telegram.wait_for_call("getUpdates", timeout=DEADLINE_S)
+    telegram.token = WRONG_TOKEN  # @BotFather revoked ours: the old token is refused from now
+    telegram.release_polls()
+
+    outcome = await running
+
+    line = assert_one_clean_line(outcome, "BOT_TOKEN")
+    assert TOKEN not in outcome.output
+    assert outcome.status == 1
+    assert "refused" in line
