@@ -16,6 +16,8 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 
 import pytest
 import structlog
+from hypothesis import settings
+
 
 from utils.config import LoggingConfig
 from utils.logging_setup import configure_logging
@@ -29,6 +31,10 @@ REDIS_MISSING: Final = (
     "(sudo apt-get install redis-server), or run `make test` as root to have it installed"
 )
 _DEBIAN_REDIS: Final = "/usr/bin/redis-server"
+
+# A noisy shared machine: no per-example wall-clock deadline (hypothesis's 200 ms would flake).
+settings.register_profile("shared-machine", deadline=None)
+settings.load_profile("shared-machine")
 _START_TIMEOUT_S: Final = 10.0
 _STOP_TIMEOUT_S: Final = 10.0
 

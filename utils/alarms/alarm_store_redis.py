@@ -1,0 +1,332 @@
+"""The alarm store in Redis, for several bot processes sharing one set of alarms.
+
+Same contract as ``alarm_store.SqliteAlarmStore`` (the ``AlarmStore`` protocol). Every
+operation that changes more than one key is one Lua script, so it is atomic: a refused
+``add`` stores nothing, two processes adding at once never pass a limit, and ``mark_fired``
+compares ``seq`` and records the firing in one step. Durability is Redis's own (AOF with
+``appendfsync always`` keeps every acknowledged write across a restart). Failures propagate as
+``redis.exceptions.RedisError``, or ``TimeoutError`` when Redis does not answer in
+``_TIMEOUT_S``. A client it is handed is not closed by ``close``.
+
+Every key lives under ``<prefix>{alarms}:`` (default ``btb:{alarms}:``): one hash tag, so each
+script's keys sit in one slot and it could run on Redis Cluster (scripts name ``…id`` in KEYS
+for routing and build the other keys from the same base):
+
+- ``id``: the counter behind short ids
+- ``a``: hash id -> the alarm as one JSON row ``[id, chat, "state", seq, fired_at, rearm_at,
+  expires_at, data]`` (null when unset; ``data`` is ``alarm_codec.spec_data``): what a read
+  returns as it is, and what a script rewrites in place
+- ``k``: hash id -> a digest of its condition key; ``b``: hash id -> the state
+  ``pause_chat`` paused it from (a few hashes for all alarms rather than a key per alarm:
+  a million alarms cost about 600 bytes each, indexes included)
+- ``chat:<chat>``: sorted set of the chat's alarm ids (score = id)
+- ``o:<chat>``: the chat's open alarms; ``cond:<chat>``: hash condition key -> open alarm id
+- ``live``: every live alarm (score = id), what ``armed`` pages through
+- ``open``: every open alarm scored by expires_at: the global count and the expiry sweep
+- ``h:<chat>``: list of the chat's last firings, newest first
+- ``tz``: hash chat -> IANA zone
+- ``chgn``, ``chg``: the change log's counter and its entries (``<n>:<id>`` scored by n)
+
+The scripts are in ``alarm_store_lua``. Reads that return alarms build one JSON array per call
+in Lua, which orjson parses at once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import hashlib
+from typing import TYPE_CHECKING, Any, Final
+
+import orjson
+from redis.asyncio import Redis
+
+from utils.alarms.alarm_codec import (
+    condition_key,
+    decode,
+    decode_firing,
+    encode_firing,
+    finite,
+    spec_data,
+)
+from utils.alarms.alarm_errors import AlarmChangesLostError, AlarmExistsError, AlarmLimitError
+from utils.alarms.alarm_model import DEFAULT_EXPIRY_S, Alarm
+from utils.alarms.alarm_store_lua import (
+    ADD,
+    CHANGES,
+    CHAT,
+    DELETE,
+    EXPIRE,
+    GET,
+    IMPORT,
+    MARK,
+    PAGE,
+    PAUSE,
+    PRELUDE,
+    PURGE,
+    RESUME,
+    SET_STATE,
+)
+from utils.alarms.alarm_store_types import DEFAULT_KEEP_CHANGES, DEFAULT_PAGE, HISTORY_KEEP
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Iterable
+
+    from redis.commands.core import AsyncScript
+
+    from utils.alarms.alarm_model import AlarmSpec, AlarmState, Firing
+
+__all__ = ("RedisAlarmStore",)
+
+_TIMEOUT_S: Final = 5.0  # a Redis that does not answer in this time is down
+_IMPORT_BATCH: Final = 1_000  # alarms per script in import_alarms
+_EXISTS, _CHAT_FULL, _STORE_FULL = -1, -2, -3  # _ADD's refusals
+
+
+class RedisAlarmStore:
+    """The alarm store in Redis; see the module docstring for the key layout."""
+
+    def __init__(
+        self, redis: Redis, *, prefix: str = "btb:", keep_changes: int = DEFAULT_KEEP_CHANGES
+    ) -> None:
+        self._redis = redis
+        self._base = f"{prefix}{{alarms}}:"
+        self._keep = keep_changes
+        self._owns_client = False
+        self._is_open = False
+
+        def script(body: str) -> AsyncScript:
+            return redis.register_script(PRELUDE + body)
+
+        self._add, self._import, self._get = script(ADD), script(IMPORT), script(GET)
+        self._chat, self._delete, self._delete_chat = script(CHAT), script(DELETE), script(PURGE)
+        self._set_state, self._pause = script(SET_STATE), script(PAUSE)
+        self._resume, self._mark = script(RESUME), script(MARK)
+        self._expire, self._page, self._changes = script(EXPIRE), script(PAGE), script(CHANGES)
+
+    @classmethod
+    def from_url(
+        cls, url: str, *, prefix: str = "btb:", keep_changes: int = DEFAULT_KEEP_CHANGES
+    ) -> RedisAlarmStore:
+        """A store on its own client, which ``close`` closes."""
+        store = cls(Redis.from_url(url), prefix=prefix, keep_changes=keep_changes)
+        store._owns_client = True
+        return store
+
+    async def open(self) -> None:
+        """Check that Redis answers; the store needs no set-up."""
+        async with asyncio.timeout(_TIMEOUT_S):
+            await self._redis.ping()
+        self._is_open = True
+
+    async def close(self) -> None:
+        self._is_open = False
+        if self._owns_client:
+            await self._redis.aclose()
+
+    async def add(
+        self,
+        chat_id: int,
+        user_id: int,
+        spec: AlarmSpec,
+        *,
+        now: float,
+        per_chat_limit: int,
+        global_limit: int,
+    ) -> Alarm:
+        expires_at = finite(
+            spec.expires_at if spec.expires_at is not None else now + DEFAULT_EXPIRY_S
+        )
+        args = [chat_id, _digest(spec), per_chat_limit, global_limit]
+        data = spec_data(user_id, now, spec)
+        reply = await self._call(self._add, [*args, data, repr(expires_at)])
+        code = int(reply[0])
+        if code == _EXISTS:
+            raise AlarmExistsError(int(reply[1]))
+        if code == _CHAT_FULL:
+            raise AlarmLimitError(int(reply[1]), per_chat_limit, scope="chat")
+        if code == _STORE_FULL:
+            raise AlarmLimitError(int(reply[1]), global_limit, scope="global")
+        return Alarm(
+            id=code,
+            chat_id=chat_id,
+            user_id=user_id,
+            spec=spec,
+            created_at=float(now),
+            expires_at=expires_at,
+        )
+
+    async def import_alarms(self, alarms: Iterable[Alarm]) -> int:
+        """Atomic per batch of ``_IMPORT_BATCH`` alarms, not as a whole."""
+        done, batch = 0, []
+        for alarm in alarms:
+            batch.append(alarm)
+            if len(batch) == _IMPORT_BATCH:
+                done += await self._import_batch(batch)
+                batch = []
+        return done + (await self._import_batch(batch) if batch else 0)
+
+    async def _import_batch(self, alarms: list[Alarm]) -> int:
+        args: list[Any] = [len(alarms)]
+        for a in alarms:
+            row = f'[{a.id},{a.chat_id},"{a.state.value}",{a.seq},{_json(a.fired_at)},'
+            row += f"{_json(a.rearm_at)},{finite(a.expires_at)!r},"
+            data = spec_data(a.user_id, a.created_at, a.spec)
+            args += [a.id, a.chat_id, _digest(a.spec), row.encode() + data + b"]"]
+        reply = await self._call(self._import, args)
+        if int(reply[0]) < 0:
+            raise ValueError(
+                f"alarm {int(reply[1])} is already stored: this batch was not imported"
+            )
+        return int(reply[0])
+
+    async def get(self, alarm_id: int) -> Alarm | None:
+        alarms = _alarms(await self._call(self._get, [alarm_id]))
+        return alarms[0] if alarms else None
+
+    async def chat_alarms(self, chat_id: int, *, offset: int = 0, limit: int = 10) -> list[Alarm]:
+        if limit <= 0:
+            return []
+        start = max(0, offset)
+        return _alarms(await self._call(self._chat, [chat_id, start, start + limit - 1]))
+
+    async def count(self, chat_id: int) -> int:
+        return await self._zcard(f"chat:{chat_id}")
+
+    async def open_count(self, chat_id: int | None = None) -> int:
+        return await self._zcard("open" if chat_id is None else f"o:{chat_id}")
+
+    async def delete(self, alarm_id: int) -> bool:
+        return bool(await self._call(self._delete, [alarm_id]))
+
+    async def delete_chat(self, chat_id: int) -> int:
+        return int(await self._call(self._delete_chat, [chat_id]))
+
+    async def set_state(
+        self,
+        alarm_id: int,
+        state: AlarmState,
+        *,
+        rearm_at: float | None = None,
+        expires_at: float | None = None,
+    ) -> Alarm | None:
+        args = [alarm_id, state.value, _optional(rearm_at), _optional(expires_at)]
+        reply = await self._call(self._set_state, args)
+        alarms = _alarms(reply) if reply is not None else []
+        return alarms[0] if alarms else None
+
+    async def pause_chat(self, chat_id: int) -> int:
+        return int(await self._call(self._pause, [chat_id]))
+
+    async def resume_chat(self, chat_id: int) -> int:
+        return int(await self._call(self._resume, [chat_id]))
+
+    async def armed(self, *, page: int = DEFAULT_PAGE) -> AsyncIterator[Alarm]:
+        """Asks for the next page before decoding this one, so Redis and the decoder overlap."""
+        last, count, rows = await self._call(self._page, [0, page])
+        ahead: asyncio.Future[Any] | None = None
+        try:
+            while True:
+                if int(count) == page:
+                    ahead = asyncio.ensure_future(self._call(self._page, [int(last), page]))
+                for alarm in _alarms(rows):
+                    yield alarm
+                if ahead is None:
+                    return
+                last, count, rows = await ahead
+                ahead = None
+        finally:
+            if ahead is not None:  # the reader stopped early: stop the read ahead too
+                await _cancel(ahead)
+
+    async def mark_fired(
+        self, firing: Firing, *, state: AlarmState, rearm_at: float | None
+    ) -> bool:
+        args: list[Any] = [firing.alarm_id, firing.seq - 1, firing.seq, state.value]
+        args += [repr(finite(firing.fired_at)), _optional(rearm_at), encode_firing(firing)]
+        return bool(await self._call(self._mark, [*args, HISTORY_KEEP]))
+
+    async def history(self, chat_id: int, limit: int = 20) -> list[Firing]:
+        if limit <= 0:
+            return []
+        self._check_open()
+        async with asyncio.timeout(_TIMEOUT_S):
+            rows = await self._redis.lrange(f"{self._base}h:{chat_id}", 0, limit - 1)
+        return [decode_firing(row) for row in rows]
+
+    async def expire(self, now: float, *, limit: int = 1_000) -> list[Alarm]:
+        alarms = _alarms(await self._call(self._expire, [repr(finite(now)), limit]))
+        return sorted(alarms, key=lambda a: (a.expires_at, a.id))
+
+    async def get_tz(self, chat_id: int) -> str | None:
+        self._check_open()
+        async with asyncio.timeout(_TIMEOUT_S):
+            tz = await self._redis.hget(f"{self._base}tz", str(chat_id))
+        return None if tz is None else tz.decode() if isinstance(tz, bytes) else str(tz)
+
+    async def set_tz(self, chat_id: int, tz: str | None) -> None:
+        self._check_open()
+        async with asyncio.timeout(_TIMEOUT_S):
+            if tz is None:
+                await self._redis.hdel(f"{self._base}tz", str(chat_id))
+            else:
+                await self._redis.hset(f"{self._base}tz", str(chat_id), tz)
+
+    async def change_cursor(self) -> int:
+        self._check_open()
+        async with asyncio.timeout(_TIMEOUT_S):
+            head = await self._redis.get(f"{self._base}chgn")
+        return int(head or 0)
+
+    async def changes_since(self, cursor: int, *, limit: int = 10_000) -> tuple[list[int], int]:
+        head, oldest, entries = await self._call(self._changes, [cursor, limit])
+        head, oldest = int(head), int(oldest)
+        if cursor > head or (cursor < head and (oldest == 0 or oldest > cursor + 1)):
+            raise AlarmChangesLostError(head)  # trimmed, or a cursor from another log
+        if not entries:
+            return [], head
+        pairs = [_str(entry).split(":") for entry in entries]
+        return list(dict.fromkeys(int(alarm) for _, alarm in pairs)), int(pairs[-1][0])
+
+    async def _zcard(self, key: str) -> int:
+        self._check_open()
+        async with asyncio.timeout(_TIMEOUT_S):
+            return int(await self._redis.zcard(self._base + key))
+
+    async def _call(self, script: AsyncScript, args: list[Any]) -> Any:
+        self._check_open()
+        async with asyncio.timeout(_TIMEOUT_S):
+            return await script(keys=[self._base + "id"], args=[self._base, self._keep, *args])
+
+    def _check_open(self) -> None:
+        if not self._is_open:
+            raise RuntimeError(f"alarm store {self._base!r} is not open: call open() first")
+
+
+async def _cancel(task: asyncio.Future[Any]) -> None:
+    """Cancel and wait for it, without raising what it ended with (its reader is gone)."""
+    task.cancel()
+    await asyncio.wait([task])
+    if not task.cancelled():
+        task.exception()  # retrieved: an error of a read nobody wants is not logged
+
+
+def _digest(spec: AlarmSpec) -> str:
+    """The condition key in 24 characters (96 bits: a collision is out of reach)."""
+    return hashlib.blake2b(condition_key(spec).encode(), digest_size=12).hexdigest()
+
+
+def _optional(value: float | None) -> str:
+    return "" if value is None else repr(finite(value))
+
+
+def _json(value: float | None) -> str:
+    return "null" if value is None else repr(finite(value))
+
+
+def _str(value: bytes | str) -> str:
+    return value.decode() if isinstance(value, bytes) else str(value)
+
+
+def _alarms(page: bytes | str) -> list[Alarm]:
+    """Alarms from a JSON array of ``[id, chat, state, seq, fired, rearm, expires, data]``."""
+    return [decode(i, c, d, s, q, f, r, e) for i, c, s, q, f, r, e, d in orjson.loads(page)]
