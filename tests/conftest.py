@@ -18,7 +18,6 @@ import pytest
 import structlog
 from hypothesis import settings
 
-
 from utils.config import LoggingConfig
 from utils.logging_setup import configure_logging
 
