@@ -35,17 +35,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
-import aiosqlite
+from utils.sqlite_db import SqliteDatabase
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import Callable
 
 __all__ = ("DEFAULT_DONE_TTL_S", "Intake", "SqliteIntake", "StoredUpdate", "new_owner")
 
 #: Telegram keeps an unconfirmed update 24 h; a done id is remembered a little longer.
 DEFAULT_DONE_TTL_S: Final = 25 * 3_600.0
-_BUSY_TIMEOUT_S: Final = 10.0  # how long a write waits for another process's transaction
 _PURGE_EVERY_S: Final = 600.0  # done ids past their TTL are purged at most this often
 
 
@@ -114,8 +113,7 @@ class SqliteIntake:
         self._clock = clock
         self._owner = new_owner()
         self._owner_fd: int | None = None
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+        self._db = SqliteDatabase(self._path, _SCHEMA, what="intake")
         self._purged_at = 0.0
 
     @property
@@ -123,35 +121,24 @@ class SqliteIntake:
         return self._owner
 
     async def open(self) -> None:
-        if self._db is not None:
+        if self._db.is_open:
             raise RuntimeError(f"intake {self._path} is already open")
         await asyncio.to_thread(self._owners.mkdir, parents=True, exist_ok=True)
         # Alive before any row names this owner, so an adopter never mistakes it for gone.
         self._owner_fd = await asyncio.to_thread(_lock_owner, self._owners / self._owner)
         try:
-            db = await aiosqlite.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-            try:
-                await db.execute("PRAGMA journal_mode=WAL")
-                await db.execute("PRAGMA synchronous=FULL")
-                await db.executescript(_SCHEMA)
-            except BaseException:
-                await db.close()
-                raise
+            await self._db.open()
         except BaseException:
             await asyncio.to_thread(self._release_owner)
             raise
-        self._db = db
 
     async def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            async with self._lock:
-                await db.close()
+        await self._db.close()
         await asyncio.to_thread(self._release_owner)
 
     async def put(self, update_id: int, raw: str) -> bool:
         now = self._clock()
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             cursor = await tx.execute(_PUT, (update_id, raw, now, self._owner, now - self._ttl_s))
             stored = cursor.rowcount == 1
             if stored:
@@ -159,18 +146,18 @@ class SqliteIntake:
         return stored
 
     async def pending(self) -> list[StoredUpdate]:
-        async with self._read() as db, db.execute(_SELECT + " ORDER BY update_id") as rows:
+        async with self._db.read() as db, db.execute(_SELECT + " ORDER BY update_id") as rows:
             return [_stored(row) async for row in rows]
 
     async def adopt(self) -> list[StoredUpdate]:
         sql = "SELECT DISTINCT owner FROM updates WHERE owner != ?"
-        async with self._read() as db, db.execute(sql, (self._owner,)) as rows:
+        async with self._db.read() as db, db.execute(sql, (self._owner,)) as rows:
             others = [str(row[0]) async for row in rows]
         gone = [o for o in others if not await asyncio.to_thread(_owner_alive, self._owners / o)]
         if not gone:
             return []
         marks = ",".join("?" * len(gone))
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             where = f" WHERE owner IN ({marks}) ORDER BY update_id"  # only placeholders
             async with tx.execute(_SELECT + where, gone) as rows:
                 adopted = [_stored(row) async for row in rows]
@@ -180,7 +167,7 @@ class SqliteIntake:
 
     async def done(self, update_id: int) -> None:
         now = self._clock()
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             await tx.execute("DELETE FROM updates WHERE update_id=?", (update_id,))
             await tx.execute(
                 "INSERT OR REPLACE INTO done (update_id, at) VALUES (?, ?)", (update_id, now)
@@ -190,31 +177,12 @@ class SqliteIntake:
                 self._purged_at = now
 
     async def depth(self) -> int:
-        async with self._read() as db, db.execute("SELECT COUNT(*) FROM updates") as rows:
+        async with self._db.read() as db, db.execute("SELECT COUNT(*) FROM updates") as rows:
             row = await rows.fetchone()
         return int(row[0]) if row is not None else 0
 
     async def keepalive(self) -> None:
         """Nothing to renew: the ``flock`` lasts as long as the process."""
-
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        if self._db is None:
-            raise RuntimeError(f"intake {self._path} is not open: call open() first")
-        async with self._lock:
-            yield self._db
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction: committed on exit, rolled back on any exception."""
-        async with self._read() as db:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
 
     def _release_owner(self) -> None:
         fd, self._owner_fd = self._owner_fd, None

@@ -20,8 +20,6 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
-import aiosqlite
-
 from utils.alarms.alarm_codec import (
     condition_key,
     decode,
@@ -39,9 +37,12 @@ from utils.alarms.alarm_store_types import (
     HISTORY_KEEP,
     AlarmStore,
 )
+from utils.sqlite_db import SqliteDatabase
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Iterable
+
+    import aiosqlite
 
     from utils.alarms.alarm_model import AlarmSpec, Firing
 
@@ -57,7 +58,6 @@ __all__ = (
     "SqliteAlarmStore",
 )
 
-_BUSY_TIMEOUT_S: Final = 10.0
 _TRIM_EVERY: Final = 256  # writes between two trims of the change log
 _IMPORT_CHECK: Final = 500  # ids per look-up in import_alarms (SQLite allows 999 variables)
 
@@ -68,29 +68,14 @@ class SqliteAlarmStore:
     def __init__(self, path: str | Path, *, keep_changes: int = DEFAULT_KEEP_CHANGES) -> None:
         self._path = Path(path)
         self._keep = keep_changes
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()  # one statement or transaction at a time
+        self._db = SqliteDatabase(self._path, _SCHEMA, what="alarm store")
         self._writes = 0
 
     async def open(self) -> None:
-        if self._db is not None:
-            raise RuntimeError(f"alarm store {self._path} is already open")
-        await asyncio.to_thread(self._path.parent.mkdir, parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=FULL")
-            await db.executescript(_SCHEMA)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
+        await self._db.open()
 
     async def close(self) -> None:
-        db, self._db = self._db, None
-        if db is not None:
-            async with self._lock:
-                await db.close()
+        await self._db.close()
 
     async def add(
         self,
@@ -166,11 +151,11 @@ class SqliteAlarmStore:
         return await self._alarms(where, (chat_id, max(0, limit), max(0, offset)))
 
     async def count(self, chat_id: int) -> int:
-        async with self._read() as db:
+        async with self._db.read() as db:
             return int(await _scalar(db, "SELECT COUNT(*) FROM alarms WHERE chat_id=?", chat_id))
 
     async def open_count(self, chat_id: int | None = None) -> int:
-        async with self._read() as db:
+        async with self._db.read() as db:
             if chat_id is None:
                 return int(await _scalar(db, _OPEN_TOTAL))
             sql = "SELECT COUNT(*) FROM alarms WHERE chat_id=? AND is_open"
@@ -235,7 +220,7 @@ class SqliteAlarmStore:
                 await _cancel(ahead)
 
     async def _live_after(self, after: int, page: int) -> list[Any]:
-        async with self._read() as db:
+        async with self._db.read() as db:
             rows = await db.execute_fetchall(
                 f"{_SELECT}is_live AND id>? ORDER BY id LIMIT ?", (after, page)
             )
@@ -265,7 +250,7 @@ class SqliteAlarmStore:
 
     async def history(self, chat_id: int, limit: int = 20) -> list[Firing]:
         sql = "SELECT data FROM firings WHERE chat_id=? ORDER BY n DESC LIMIT ?"
-        async with self._read() as db:
+        async with self._db.read() as db:
             rows = await db.execute_fetchall(sql, (chat_id, max(0, limit)))
         return [decode_firing(row[0]) for row in rows]
 
@@ -280,7 +265,7 @@ class SqliteAlarmStore:
         return sorted((_decode_row(row) for row in rows), key=lambda a: (a.expires_at, a.id))
 
     async def get_tz(self, chat_id: int) -> str | None:
-        async with self._read() as db:
+        async with self._db.read() as db:
             rows = await db.execute_fetchall("SELECT tz FROM chats WHERE chat_id=?", (chat_id,))
         return next((str(row[0]) for row in rows), None)
 
@@ -296,11 +281,11 @@ class SqliteAlarmStore:
                 )
 
     async def change_cursor(self) -> int:
-        async with self._read() as db:
+        async with self._db.read() as db:
             return int(await _scalar(db, _HEAD))
 
     async def changes_since(self, cursor: int, *, limit: int = 10_000) -> tuple[list[int], int]:
-        async with self._read() as db:
+        async with self._db.read() as db:
             head = await _scalar(db, _HEAD)
             oldest = await _scalar(db, "SELECT coalesce(min(n), 0) FROM changes")
             rows = await db.execute_fetchall(
@@ -314,31 +299,18 @@ class SqliteAlarmStore:
         return list(dict.fromkeys(int(row[1]) for row in entries)), int(entries[-1][0])
 
     async def _alarms(self, where: str, args: tuple[Any, ...]) -> list[Alarm]:
-        async with self._read() as db:
+        async with self._db.read() as db:
             rows = await db.execute_fetchall(f"{_SELECT}{where}", args)
         return [_decode_row(row) for row in rows]
 
     @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        if self._db is None:
-            raise RuntimeError(f"alarm store {self._path} is not open: call open() first")
-        async with self._lock:
-            yield self._db
-
-    @contextlib.asynccontextmanager
     async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction: committed on exit, rolled back on any exception."""
-        async with self._read() as db:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-                self._writes += 1
-                if self._writes % _TRIM_EVERY == 0:
-                    await self._trim(db)
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
+        """One transaction (``SqliteDatabase.write``); every so often it trims the change log."""
+        async with self._db.write() as tx:
+            yield tx
+            self._writes += 1
+            if self._writes % _TRIM_EVERY == 0:
+                await self._trim(tx)
 
     async def _trim(self, tx: aiosqlite.Connection) -> None:
         """Keep the last ``keep_changes`` entries of the change log."""
