@@ -1,6 +1,10 @@
 """Admin alerts: what the operator of the bot must know, sent to ``ADMIN_CHAT_ID`` through the
 delivery queue. A pool above 80 % / 95 %, a 429 or 418 with its ``Retry-After``, a breaker
-opening and closing, Redis lost and back, streams reconnecting, the outbox itself failing.
+opening and closing, Redis lost and back, streams reconnecting, the outbox itself failing,
+Telegram's flood control (a 429 met by the queue or by a reply).
+
+Alerts are sent at most once (``DeliveryPolicy.AT_MOST_ONCE``): one whose send's outcome is
+unknown (a crash or a lost answer) is set aside as a dead letter, never repeated.
 
 Each kind (per market, per pool and level) is sent at most once per
 ``TELEGRAM_ALERT_COOLDOWN_S``; what was held back is counted in the next alert of its kind.
@@ -14,9 +18,9 @@ from typing import TYPE_CHECKING, Any, Final
 
 import structlog
 
-from bot.outbox import OutboxFullError
-from handler.deps import BackgroundTasks
-from handler.text import escape
+from bot.outbox import DeliveryPolicy, OutboxFullError
+from utils.tasks import BackgroundTasks
+from utils.text import escape
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping
@@ -111,7 +115,7 @@ class AdminAlerts:
     async def _send(self, kind: str, text: str) -> None:
         assert self._chat_id is not None  # noqa: S101 - checked by _raise
         try:
-            await self._notifier.send(self._chat_id, text)
+            await self._notifier.send(self._chat_id, text, policy=DeliveryPolicy.AT_MOST_ONCE)
         except OutboxFullError:
             _log.error("admin_alert_lost_outbox_full", kind=kind)  # the notifier counted it
         else:

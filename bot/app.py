@@ -1,16 +1,19 @@
 """The app factory and lifecycle: everything is built from ``Settings`` and passed down.
 
-``run(settings)``: open the Binance client, the outbox and the intake, start the notifier, set
-the command menu (English and Turkish, from the handlers' declared commands), serve
-``/healthz`` and ``/metrics`` (and, with ``WEBHOOK_URL``, the webhook), handle the updates a
-crashed process left in the intake, then take updates by long polling or webhook until
+``run(settings)``: open the Binance client, the outbox and the intake, start the notifier and
+the alarm service, set the command menu (English and Turkish, from the handlers' declared
+commands), serve ``/healthz`` and ``/metrics`` (and, with ``WEBHOOK_URL``, the webhook),
+handle the updates a crashed process left in the intake, then take updates by long polling
+or webhook until
 SIGTERM/SIGINT, each stored in the intake before Telegram is told it arrived
 (``bot.receiver``). On the signal it stops taking updates, lets the handlers in flight and
 the sends in flight finish, and closes every session, the Redis client last.
 
 With ``REDIS_URL`` the process has one Redis client (one connection pool), built here and
-handed to the Binance client's limiter and cache, to the outbox and to the intake; none of
-them closes it.
+handed to the Binance client's limiter and cache, to the outbox, to the intake and to the
+alarms (store, lease, checkpoint); none of them closes it. Without it, the alarms live in the
+SQLite file ``ALARM_STORE_PATH``. The alarm service (``utils.alarms``) starts after the
+notifier and stops before it, so that what fired is in the outbox before delivery stops.
 """
 
 from __future__ import annotations
@@ -36,6 +39,7 @@ from aiogram.utils.i18n import SimpleI18nMiddleware
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from bot.alarm_delivery import NotifierDelivery
 from bot.alerts import AdminAlerts
 from bot.i18n import LOCALES, build_i18n
 from bot.intake import SqliteIntake
@@ -48,6 +52,9 @@ from bot.pacing import ReplyGuard, SendPacer
 from bot.receiver import Receiver
 from handler import FEATURES, build_router, declared_commands
 from handler.commands import AccessPolicy, menu_commands
+from utils.alarms.alarm_meta import LocalLease, RedisLease, RedisMeta, SqliteMeta
+from utils.alarms.alarm_service import AlarmService
+from utils.alarms.alarm_store import RedisAlarmStore, SqliteAlarmStore
 from utils.binance.binance_a import BinanceClient
 from utils.tasks import BackgroundTasks
 
@@ -59,6 +66,8 @@ if TYPE_CHECKING:
     from bot.intake import Intake
     from bot.outbox import Outbox
     from handler.commands import CommandSpec, Feature
+    from utils.alarms.alarm_meta import AlarmMeta, Lease
+    from utils.alarms.alarm_store import AlarmStore
     from utils.config import Settings
 
 __all__ = ("BotApp", "build_app", "run", "serve")
@@ -92,6 +101,7 @@ class BotApp:
     commands: tuple[CommandSpec, ...]
     intake: Intake
     receiver: Receiver
+    alarms: AlarmService
     redis: Redis | None = None  # the process's one Redis client, when REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
@@ -152,6 +162,7 @@ def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> 
     notifier.on_event = alerts.on_bot_event
     replies.notifier, replies.on_event = notifier, alerts.on_bot_event
     i18n = build_i18n()
+    alarms = _alarm_service(settings, redis, binance, NotifierDelivery(notifier, i18n))
     tasks = BackgroundTasks()
     in_flight = InFlight()
     app_started = time.monotonic()
@@ -164,6 +175,7 @@ def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> 
         commands=commands,
         access=AccessPolicy(allowed=frozenset(tg.allowed_user_ids), admins=tg.admin_ids),
         price_retry_s=tg.price_retry_s,
+        alarms=alarms,
     )
     dp.update.outer_middleware(in_flight)
     SimpleI18nMiddleware(i18n).setup(dp)  # outer: the locale is known before the throttle
@@ -188,9 +200,29 @@ def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> 
         commands=commands,
         intake=intake,
         receiver=receiver,
+        alarms=alarms,
         redis=redis,
         started_at=app_started,
     )
+
+
+def _alarm_service(
+    settings: Settings, redis: Redis | None, binance: BinanceClient, delivery: NotifierDelivery
+) -> AlarmService:
+    """The alarms: in Redis (the process's one client) with a lease, so that one process
+    evaluates them; else in the SQLite file ``ALARM_STORE_PATH``, this process leading."""
+    config = settings.alarms
+    store: AlarmStore
+    meta: AlarmMeta
+    lease: Lease
+    if redis is not None:
+        prefix = f"{settings.redis.key_prefix}:"
+        store = RedisAlarmStore(redis, prefix=prefix)
+        meta, lease = RedisMeta(redis, prefix=prefix), RedisLease(redis, prefix=prefix)
+    else:
+        store, meta = SqliteAlarmStore(config.store_path), SqliteMeta(config.store_path)
+        lease = LocalLease()
+    return AlarmService(binance, store, delivery, config, meta=meta, lease=lease)
 
 
 def _redis_client(settings: Settings) -> Redis | None:
@@ -242,6 +274,8 @@ async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
         stack.callback(unsubscribe)
         await app.notifier.start()
         stack.push_async_callback(app.notifier.stop)
+        await app.alarms.start()  # stopped before the notifier: what fired is stored first
+        stack.push_async_callback(app.alarms.stop)
         stack.push_async_callback(app.alerts.aclose)
         stack.push_async_callback(app.tasks.aclose)
         me = await app.bot.get_me(request_timeout=_STARTUP_TIMEOUT_S)  # a silent network: fail
@@ -384,6 +418,12 @@ async def _metrics(request: web.Request) -> web.Response:
         "# HELP bot_admin_alerts_total Admin alerts stored for delivery.",
         "# TYPE bot_admin_alerts_total counter",
         f"bot_admin_alerts_total {app.alerts.sent}",
+        "# HELP bot_alarm_engine_leading 1 while this process runs the alarm engine.",
+        "# TYPE bot_alarm_engine_leading gauge",
+        f"bot_alarm_engine_leading {int(app.alarms.leading)}",
+        "# HELP bot_alarms_fired_total Alarm firings by this process's engine since start.",
+        "# TYPE bot_alarms_fired_total counter",
+        f"bot_alarms_fired_total {app.alarms.fired}",
     ]
     text = app.binance.metrics_text().rstrip("\n") + "\n" + "\n".join(lines) + "\n"
     return web.Response(text=text, content_type="text/plain", charset="utf-8")

@@ -3,7 +3,10 @@
 A job is one Telegram message to one chat, ready to send. The store keeps each job in one of
 three states: pending (waiting for delivery, ordered by ``seq``), parked (its chat is
 BLOCKED or NOT_FOUND) or dead (given up, kept with a reason), and remembers delivered ids for
-``delivered_ttl_s`` so that a job id is stored at most once. Pending plus parked jobs are
+``delivered_ttl_s`` so that a job id is stored at most once. A job keeps its
+``DeliveryPolicy``; an ``AT_MOST_ONCE`` job is marked "sending" (``mark_sending``) before its
+request goes out, so that after a crash it can be set aside instead of sent again
+(``dead_letter_sending``). Pending plus parked jobs are
 bounded by ``capacity``: a put that does not fit raises OutboxFullError and stores nothing.
 The delivery lease (``lead``/``release``) lets one process of several deliver.
 
@@ -38,6 +41,7 @@ from bot.outbox_types import (
     DEFAULT_CAPACITY,
     DEFAULT_DELIVERED_TTL_S,
     ChatState,
+    DeliveryPolicy,
     Job,
     Outbox,
     OutboxFullError,
@@ -46,7 +50,7 @@ from bot.outbox_types import (
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import AsyncIterator, Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Collection, Sequence
 
     from bot.outbox_types import JobState
 
@@ -54,6 +58,7 @@ __all__ = (
     "DEFAULT_CAPACITY",
     "DEFAULT_DELIVERED_TTL_S",
     "ChatState",
+    "DeliveryPolicy",
     "Job",
     "Outbox",
     "OutboxFullError",
@@ -96,6 +101,7 @@ class SqliteOutbox:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.executescript(_SCHEMA)
+            await _migrate(db)
         except BaseException:
             await db.close()
             raise
@@ -131,7 +137,12 @@ class SqliteOutbox:
                 )
                 created = job.created_at or now
                 await tx.execute("DELETE FROM delivered WHERE id=?", (job.id,))
-                row = {**dataclasses.asdict(job), "created_at": created, "parked": blocked}
+                row = {
+                    **dataclasses.asdict(job),
+                    "policy": job.policy.value,
+                    "created_at": created,
+                    "parked": blocked,
+                }
                 cursor = await tx.execute(_INSERT, row)
                 assert cursor.lastrowid is not None  # noqa: S101 (an INSERT always sets it)
                 stored[job.id] = dataclasses.replace(job, seq=cursor.lastrowid, created_at=created)
@@ -160,9 +171,26 @@ class SqliteOutbox:
     async def retry(self, job_id: str, *, attempts: int, not_before: float) -> None:
         async with self._write() as tx:
             await tx.execute(
-                "UPDATE jobs SET attempts=?, not_before=? WHERE id=?",
+                "UPDATE jobs SET attempts=?, not_before=?, sending=0 WHERE id=?",
                 (attempts, not_before, job_id),
             )
+
+    async def mark_sending(self, job_id: str) -> bool:
+        async with self._write() as tx:
+            cursor = await tx.execute(
+                "UPDATE jobs SET sending=1 WHERE id=? AND state='pending'", (job_id,)
+            )
+        return cursor.rowcount == 1
+
+    async def dead_letter_sending(self, reason: str, *, keep: Collection[str] = ()) -> list[Job]:
+        async with self._write() as tx:
+            async with tx.execute(_SELECT + "sending=1 ORDER BY seq") as rows:
+                jobs = [_job(row) async for row in rows if str(row[0]) not in keep]
+            await tx.executemany(
+                "UPDATE jobs SET state='dead', reason=?, sending=0 WHERE id=?",
+                [(reason, job.id) for job in jobs],
+            )
+        return jobs
 
     async def park_chat(self, chat_id: int, state: ChatState) -> int:
         if state is ChatState.ACTIVE:
@@ -202,7 +230,7 @@ class SqliteOutbox:
     async def dead_letter(self, job_id: str, reason: str) -> None:
         async with self._write() as tx:
             await tx.execute(
-                "UPDATE jobs SET state='dead', reason=? WHERE id=? AND state!='dead'",
+                "UPDATE jobs SET state='dead', reason=?, sending=0 WHERE id=? AND state!='dead'",
                 (reason, job_id),
             )
 
@@ -285,7 +313,10 @@ CREATE TABLE IF NOT EXISTS jobs (
     not_before REAL NOT NULL,
     created_at REAL NOT NULL,
     state TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'dead')),
-    reason TEXT
+    reason TEXT,
+    policy TEXT NOT NULL DEFAULT 'at_least_once',
+    sending INTEGER NOT NULL DEFAULT 0,  -- 1 from mark_sending until the outcome is recorded
+    markup TEXT NOT NULL DEFAULT ''  -- inline buttons, JSON rows of [text, callback_data]
 );
 CREATE INDEX IF NOT EXISTS jobs_by_state ON jobs (state, seq);
 CREATE INDEX IF NOT EXISTS jobs_by_chat ON jobs (chat_id, state);
@@ -293,12 +324,20 @@ CREATE TABLE IF NOT EXISTS delivered (id TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS delivered_by_time ON delivered (at);
 CREATE TABLE IF NOT EXISTS chats (chat_id INTEGER PRIMARY KEY, state TEXT NOT NULL);
 """
+#: Columns added since the first schema, for files an older version created: (name, type).
+_ADDED: Final = (
+    ("policy", "TEXT NOT NULL DEFAULT 'at_least_once'"),
+    ("sending", "INTEGER NOT NULL DEFAULT 0"),
+    ("markup", "TEXT NOT NULL DEFAULT ''"),
+)
 _INSERT: Final = (
-    "INSERT INTO jobs (id, chat_id, text, attempts, not_before, created_at, state) VALUES (:id,"
-    " :chat_id, :text, :attempts, :not_before, :created_at, iif(:parked, 'parked', 'pending'))"
+    "INSERT INTO jobs (id, chat_id, text, attempts, not_before, created_at, policy, markup, "
+    "state) VALUES (:id, :chat_id, :text, :attempts, :not_before, :created_at, :policy, :markup, "
+    "iif(:parked, 'parked', 'pending'))"
 )
 _SELECT: Final = (
-    "SELECT id, chat_id, text, seq, attempts, not_before, created_at, reason FROM jobs WHERE "
+    "SELECT id, chat_id, text, seq, attempts, not_before, created_at, reason, policy, markup "
+    "FROM jobs WHERE "
 )
 
 
@@ -311,7 +350,19 @@ def _job(row: sqlite3.Row) -> Job:
         attempts=int(row[4]),
         not_before=float(row[5]),
         created_at=float(row[6]),
+        policy=DeliveryPolicy(row[8]),
+        markup=str(row[9]),
     )
+
+
+async def _migrate(db: aiosqlite.Connection) -> None:
+    """Add the columns a file made by an older version lacks (SQLite adds them in place)."""
+    async with db.execute("PRAGMA table_info(jobs)") as rows:
+        have = {str(row[1]) async for row in rows}
+    for name, kind in _ADDED:
+        if name not in have:
+            await db.execute(f"ALTER TABLE jobs ADD COLUMN {name} {kind}")
+    await db.execute("CREATE INDEX IF NOT EXISTS jobs_sending ON jobs (seq) WHERE sending=1")
 
 
 async def _scalar(db: aiosqlite.Connection, sql: str, *args: object) -> int:

@@ -11,8 +11,9 @@ so this is for a single Redis, not Redis Cluster:
 
 - ``seq``: counter behind ``Job.seq``
 - ``job:<id>``: hash of one job (chat_id, text, seq, attempts, not_before, created_at,
-  state = pending | parked | dead, reason)
+  policy, state = pending | parked | dead, reason, sending = 1 while marked "sending")
 - ``pending``, ``parked``, ``dead``: sorted sets of job ids scored by seq
+- ``sending``: sorted set of the ids marked "sending" (``AT_MOST_ONCE`` in flight), by seq
 - ``chat:<chat_id>``: sorted set of the chat's pending and parked job ids, scored by seq
 - ``chats``: hash chat_id -> ChatState, only chats that are not ACTIVE
 - ``delivered``: sorted set of delivered job ids scored by delivery time (unix s)
@@ -32,12 +33,13 @@ from bot.outbox_types import (
     DEFAULT_CAPACITY,
     DEFAULT_DELIVERED_TTL_S,
     ChatState,
+    DeliveryPolicy,
     Job,
     OutboxFullError,
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable, Collection, Sequence
 
     from redis.commands.core import AsyncScript
 
@@ -46,7 +48,18 @@ if TYPE_CHECKING:
 __all__ = ("RedisOutbox",)
 
 _TIMEOUT_S: Final = 5.0  # a Redis that does not answer in this time is down
-_FIELDS: Final = ("chat_id", "text", "seq", "attempts", "not_before", "created_at", "reason")
+_FIELDS: Final = (
+    "chat_id",
+    "text",
+    "seq",
+    "attempts",
+    "not_before",
+    "created_at",
+    "reason",
+    "policy",
+    "markup",
+)
+_PER_JOB: Final = 8  # ARGV entries per job in _PUT_LUA
 
 
 class RedisOutbox:
@@ -71,6 +84,8 @@ class RedisOutbox:
         self._put = redis.register_script(_PUT_LUA)
         self._ack = redis.register_script(_ACK_LUA)
         self._retry = redis.register_script(_RETRY_LUA)
+        self._mark = redis.register_script(_MARK_LUA)
+        self._sweep = redis.register_script(_SWEEP_LUA)
         self._park = redis.register_script(_PARK_LUA)
         self._dead = redis.register_script(_DEAD_LUA)
         self._read = redis.register_script(_READ_LUA)
@@ -117,7 +132,7 @@ class RedisOutbox:
         args: list[Any] = [self._prefix, repr(now - self._ttl_s), self._capacity, len(jobs)]
         for job in jobs:
             args += [job.id, job.chat_id, job.text, job.attempts, repr(job.not_before)]
-            args.append(repr(job.created_at or now))
+            args += [repr(job.created_at or now), job.policy.value, job.markup]
         reply = await self._call(self._put, args)
         if reply and int(reply[0]) < 0:
             raise OutboxFullError(int(reply[1]), self._capacity)
@@ -146,6 +161,13 @@ class RedisOutbox:
 
     async def retry(self, job_id: str, *, attempts: int, not_before: float) -> None:
         await self._call(self._retry, [self._prefix, job_id, attempts, repr(not_before)])
+
+    async def mark_sending(self, job_id: str) -> bool:
+        return bool(await self._call(self._mark, [self._prefix, job_id]))
+
+    async def dead_letter_sending(self, reason: str, *, keep: Collection[str] = ()) -> list[Job]:
+        rows = await self._call(self._sweep, [self._prefix, reason, *keep])
+        return [_job(row[0], row[1:]) for row in rows]
 
     async def park_chat(self, chat_id: int, state: ChatState) -> int:
         if state is ChatState.ACTIVE:
@@ -177,7 +199,7 @@ class RedisOutbox:
 
     async def dead_letters(self) -> list[tuple[Job, str]]:
         rows = await self._call(self._read, [self._prefix, "dead", -1, ""])
-        return [(_job(row[0], row[1:]), _str(row[-1])) for row in rows]
+        return [(_job(row[0], row[1:]), _str(row[7])) for row in rows]
 
     async def depth(self, state: JobState = "pending") -> int:
         self._check_open()
@@ -211,7 +233,9 @@ def _str(value: bytes | str) -> str:
 
 
 def _job(job_id: bytes | str, values: Sequence[Any]) -> Job:
-    chat_id, text, seq, attempts, not_before, created_at = values[:6]
+    """A job from its hash's ``_FIELDS``, in that order."""
+    chat_id, text, seq, attempts, not_before, created_at, _reason, policy = values[:8]
+    markup = values[8] if len(values) > 8 else None  # noqa: PLR2004 - the 9th field
     return Job(
         id=_str(job_id),
         chat_id=int(chat_id),
@@ -220,17 +244,20 @@ def _job(job_id: bytes | str, values: Sequence[Any]) -> Job:
         attempts=int(attempts),
         not_before=float(not_before),
         created_at=float(created_at),
+        # a job stored before policies existed has none: it was sent at least once
+        policy=DeliveryPolicy(_str(policy)) if policy else DeliveryPolicy.AT_LEAST_ONCE,
+        markup=_str(markup) if markup else "",
     )
 
 
 # ARGV: prefix, delivered cutoff, capacity, n, then per job: id, chat_id, text, attempts,
-# not_before, created_at. Returns a seq per job (0: a duplicate), or {-1, depth} when full.
+# not_before, created_at, policy, markup. Returns a seq per job (0: a duplicate), or {-1, depth}.
 _PUT_LUA: Final = """
 local p = ARGV[1]; local cutoff = tonumber(ARGV[2]); local cap = tonumber(ARGV[3])
 local n = tonumber(ARGV[4])
 local fresh, seen, count = {}, {}, 0
 for i = 1, n do
-  local id = ARGV[5 + (i - 1) * 6]
+  local id = ARGV[5 + (i - 1) * 8]
   local dup = seen[id] or redis.call('EXISTS', p .. 'job:' .. id) == 1
   if not dup then
     local at = redis.call('ZSCORE', p .. 'delivered', id)
@@ -245,14 +272,14 @@ local out = {}
 for i = 1, n do
   out[i] = 0
   if fresh[i] then
-    local b = 5 + (i - 1) * 6
+    local b = 5 + (i - 1) * 8
     local id = ARGV[b]; local chat = ARGV[b + 1]
     local seq = redis.call('INCR', p .. 'seq')
     local state = 'pending'
     if redis.call('HEXISTS', p .. 'chats', chat) == 1 then state = 'parked' end
     redis.call('HSET', p .. 'job:' .. id, 'chat_id', chat, 'text', ARGV[b + 2], 'seq', seq,
       'attempts', ARGV[b + 3], 'not_before', ARGV[b + 4], 'created_at', ARGV[b + 5],
-      'state', state)
+      'policy', ARGV[b + 6], 'markup', ARGV[b + 7], 'state', state, 'sending', 0)
     redis.call('ZADD', p .. state, seq, id)
     redis.call('ZADD', p .. 'chat:' .. chat, seq, id)
     redis.call('ZREM', p .. 'delivered', id)
@@ -268,7 +295,7 @@ local p = ARGV[1]; local id = ARGV[2]; local k = p .. 'job:' .. id
 local chat = redis.call('HGET', k, 'chat_id')
 if not chat then return 0 end
 redis.call('DEL', k)
-for _, set in ipairs({'pending', 'parked', 'dead', 'chat:' .. chat}) do
+for _, set in ipairs({'pending', 'parked', 'dead', 'sending', 'chat:' .. chat}) do
   redis.call('ZREM', p .. set, id)
 end
 redis.call('ZADD', p .. 'delivered', ARGV[3], id)
@@ -276,13 +303,48 @@ redis.call('ZREMRANGEBYSCORE', p .. 'delivered', '-inf', ARGV[4])
 return 1
 """
 
-# ARGV: prefix, id, attempts, not_before.
+# ARGV: prefix, id, attempts, not_before. Also clears the "sending" mark.
 _RETRY_LUA: Final = """
 local k = ARGV[1] .. 'job:' .. ARGV[2]
 if redis.call('EXISTS', k) == 1 then
-  redis.call('HSET', k, 'attempts', ARGV[3], 'not_before', ARGV[4])
+  redis.call('HSET', k, 'attempts', ARGV[3], 'not_before', ARGV[4], 'sending', 0)
+  redis.call('ZREM', ARGV[1] .. 'sending', ARGV[2])
 end
 return 0
+"""
+
+# ARGV: prefix, id. Marks a pending job "sending"; 1 if it was pending, else 0.
+_MARK_LUA: Final = """
+local p = ARGV[1]; local id = ARGV[2]; local k = p .. 'job:' .. id
+local job = redis.call('HMGET', k, 'seq', 'state')
+if job[2] ~= 'pending' then return 0 end
+redis.call('HSET', k, 'sending', 1)
+redis.call('ZADD', p .. 'sending', job[1], id)
+return 1
+"""
+
+# ARGV: prefix, reason, then the ids to keep. Dead-letters every other job marked "sending";
+# returns them as _READ_LUA does, by seq.
+_SWEEP_LUA: Final = """
+local p = ARGV[1]; local keep = {}; local out = {}
+for i = 3, #ARGV do keep[ARGV[i]] = true end
+for _, id in ipairs(redis.call('ZRANGE', p .. 'sending', 0, -1)) do
+  if not keep[id] then
+    local k = p .. 'job:' .. id
+    local job = redis.call('HMGET', k, 'chat_id', 'text', 'seq', 'attempts', 'not_before',
+      'created_at', 'reason', 'state', 'policy', 'markup')
+    redis.call('ZREM', p .. 'sending', id)
+    if job[1] then
+      redis.call('ZREM', p .. job[8], id)
+      redis.call('ZREM', p .. 'chat:' .. job[1], id)
+      redis.call('ZADD', p .. 'dead', job[3], id)
+      redis.call('HSET', k, 'state', 'dead', 'reason', ARGV[2], 'sending', 0)
+      out[#out + 1] = {id, job[1], job[2], job[3], job[4], job[5], job[6], ARGV[2], job[9],
+        job[10]}
+    end
+  end
+end
+return out
 """
 
 # Park (to = parked, state = the ChatState) or reactivate (to = pending, state = '') a chat.
@@ -314,20 +376,22 @@ local job = redis.call('HMGET', k, 'chat_id', 'seq', 'state')
 if not job[1] or job[3] == 'dead' then return 0 end
 redis.call('ZREM', p .. job[3], id)
 redis.call('ZREM', p .. 'chat:' .. job[1], id)
+redis.call('ZREM', p .. 'sending', id)
 redis.call('ZADD', p .. 'dead', job[2], id)
-redis.call('HSET', k, 'state', 'dead', 'reason', ARGV[3])
+redis.call('HSET', k, 'state', 'dead', 'reason', ARGV[3], 'sending', 0)
 return 1
 """
 
 # ARGV: prefix, sorted set (after the prefix), stop index, required state ('' for any).
-# Returns {id, chat_id, text, seq, attempts, not_before, created_at, reason} per job, by seq.
+# Returns {id, chat_id, text, seq, attempts, not_before, created_at, reason, policy} per job,
+# by seq.
 _READ_LUA: Final = """
 local p = ARGV[1]; local out = {}
 for _, id in ipairs(redis.call('ZRANGE', p .. ARGV[2], 0, tonumber(ARGV[3]))) do
   local job = redis.call('HMGET', p .. 'job:' .. id, 'chat_id', 'text', 'seq', 'attempts',
-    'not_before', 'created_at', 'reason', 'state')
+    'not_before', 'created_at', 'reason', 'state', 'policy', 'markup')
   if job[1] and (ARGV[4] == '' or job[8] == ARGV[4]) then
-    out[#out + 1] = {id, job[1], job[2], job[3], job[4], job[5], job[6], job[7]}
+    out[#out + 1] = {id, job[1], job[2], job[3], job[4], job[5], job[6], job[7], job[9], job[10]}
   end
 end
 return out

@@ -1,5 +1,6 @@
-"""The vocabulary of the bot's outbound delivery queue: ``Job``, ``ChatState``,
-``OutboxFullError`` and the ``Outbox`` protocol that every store backend provides.
+"""The vocabulary of the bot's outbound delivery queue: ``Job``, its ``DeliveryPolicy``,
+``ChatState``, ``OutboxFullError`` and the ``Outbox`` protocol that every store backend
+provides.
 
 Types only, no I/O. Import them from ``bot.outbox``, which also holds the SQLite backend and
 re-exports the Redis one; this module exists so that both backends can share the types
@@ -14,7 +15,7 @@ from enum import StrEnum
 from typing import TYPE_CHECKING, Final, Literal, Protocol
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Sequence
 
 #: Where a job is: waiting to be sent, held for a blocked chat, or set aside for good.
 JobState = Literal["pending", "parked", "dead"]
@@ -23,6 +24,7 @@ __all__ = (
     "DEFAULT_CAPACITY",
     "DEFAULT_DELIVERED_TTL_S",
     "ChatState",
+    "DeliveryPolicy",
     "Job",
     "JobState",
     "Outbox",
@@ -32,6 +34,21 @@ __all__ = (
 
 DEFAULT_CAPACITY: Final = 10_000
 DEFAULT_DELIVERED_TTL_S: Final = 7 * 86_400.0
+
+
+class DeliveryPolicy(StrEnum):
+    """What a send whose outcome is unknown becomes. The Bot API has no idempotency key, so a
+    message whose request went out but whose answer never came back (the process was killed,
+    the connection dropped, the request timed out) may or may not have reached the user.
+
+    ``AT_LEAST_ONCE`` sends it again: never lost, possibly twice (alarms, the default).
+    ``AT_MOST_ONCE`` is marked "sending" in the store before its request and is never sent
+    again once its outcome is unknown: it is set aside as a dead letter with the reason,
+    possibly lost, never twice (admin alerts).
+    """
+
+    AT_LEAST_ONCE = "at_least_once"
+    AT_MOST_ONCE = "at_most_once"
 
 
 class ChatState(StrEnum):
@@ -51,6 +68,8 @@ class Job:
     attempts: int = 0
     not_before: float = 0.0  # unix time before which delivery must not be tried
     created_at: float = 0.0  # unix time
+    policy: DeliveryPolicy = DeliveryPolicy.AT_LEAST_ONCE
+    markup: str = ""  # inline buttons as JSON rows of [text, callback_data]; "" for none
 
 
 class OutboxFullError(Exception):
@@ -95,7 +114,17 @@ class Outbox(Protocol):
         """Delivered: forget the job, remember its id; False if no such job is stored."""
 
     async def retry(self, job_id: str, *, attempts: int, not_before: float) -> None:
-        """Record a failed attempt; the job keeps its place. No-op for an unknown id."""
+        """Record a failed attempt and clear its "sending" mark; the job keeps its place.
+        No-op for an unknown id."""
+
+    async def mark_sending(self, job_id: str) -> bool:
+        """Record, durably, that the job's request is about to go out (``AT_MOST_ONCE``);
+        False, marking nothing, when it is not pending any more."""
+
+    async def dead_letter_sending(self, reason: str, *, keep: Collection[str] = ()) -> list[Job]:
+        """Set aside every job still marked "sending" but those in ``keep`` (the sends this
+        process has in flight): their request went out and no answer was recorded, so their
+        outcome is unknown. Returns them, by ``seq``."""
 
     async def park_chat(self, chat_id: int, state: ChatState) -> int:
         """Record the chat as BLOCKED or NOT_FOUND and park its pending jobs; how many."""
@@ -111,7 +140,8 @@ class Outbox(Protocol):
     async def parked(self, chat_id: int | None = None) -> list[Job]: ...
 
     async def dead_letter(self, job_id: str, reason: str) -> None:
-        """Give up on a pending or parked job, keeping it with a reason."""
+        """Give up on a pending or parked job, keeping it with a reason (and no "sending"
+        mark)."""
 
     async def dead_letters(self) -> list[tuple[Job, str]]: ...
 

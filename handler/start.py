@@ -1,5 +1,6 @@
 """``/start`` and ``/help``: what the bot does, listing every declared command (injected as
-``commands``); a user blocking or unblocking the bot."""
+``commands``); a user blocking or unblocking the bot (their alarms paused, and given back by
+``/start`` or by unblocking)."""
 
 from __future__ import annotations
 
@@ -17,6 +18,7 @@ if TYPE_CHECKING:
     from aiogram.types import ChatMemberUpdated, Message
 
     from handler.deps import Delivery
+    from utils.alarms.alarm_service import AlarmService
 
 __all__ = ("COMMANDS", "HELP", "START", "get_router", "help_text")
 
@@ -29,8 +31,15 @@ def help_text(commands: Sequence[CommandSpec]) -> str:
     return "\n".join((_("I show Binance prices and your balances."), "", *help_lines(commands)))
 
 
-async def cmd_start(message: Message, notifier: Delivery, commands: Sequence[CommandSpec]) -> None:
+async def cmd_start(
+    message: Message,
+    notifier: Delivery,
+    commands: Sequence[CommandSpec],
+    alarms: AlarmService | None = None,
+) -> None:
     await notifier.chat_back(message.chat.id)  # a user who blocked us and came back
+    if alarms is not None:  # with the alarms their block paused
+        await alarms.resume_chat(message.chat.id)
     await message.answer(_("Hello! ") + help_text(commands))
 
 
@@ -38,12 +47,20 @@ async def cmd_help(message: Message, commands: Sequence[CommandSpec]) -> None:
     await message.answer(help_text(commands))
 
 
-async def on_blocked(event: ChatMemberUpdated, notifier: Delivery) -> None:
+async def on_blocked(
+    event: ChatMemberUpdated, notifier: Delivery, alarms: AlarmService | None = None
+) -> None:
     await notifier.chat_blocked(event.chat.id)
+    if alarms is not None:  # paused, not deleted: /start gives them back
+        await alarms.pause_chat(event.chat.id)
 
 
-async def on_unblocked(event: ChatMemberUpdated, notifier: Delivery) -> None:
+async def on_unblocked(
+    event: ChatMemberUpdated, notifier: Delivery, alarms: AlarmService | None = None
+) -> None:
     await notifier.chat_back(event.chat.id)
+    if alarms is not None:
+        await alarms.resume_chat(event.chat.id)
 
 
 def get_router() -> Router:

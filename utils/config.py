@@ -11,6 +11,7 @@ and its value, never a secret's value. This module imports nothing from ``utils.
 
 from __future__ import annotations
 
+import dataclasses
 import difflib
 import math
 import os
@@ -31,6 +32,7 @@ if TYPE_CHECKING:
     from pydantic_core import ErrorDetails
 
 __all__ = (
+    "AlarmConfig",
     "BinanceConfig",
     "BinanceConfigError",
     "LoggingConfig",
@@ -481,6 +483,28 @@ class TelegramConfig(_EnvModel):
         return frozenset(ids)
 
 
+class AlarmConfig(_EnvModel):
+    """Price alarms: who may set them, how many, where they are kept (a SQLite file when
+    REDIS_URL is unset) and how long one process's engine holds the lead."""
+
+    model_config = SettingsConfigDict(env_prefix="ALARM_")
+
+    # "all": everyone may set alarms; "users": only ALLOWED_USER_IDS (and admins).
+    allowed: Literal["all", "users"] = Field(default="all", validation_alias="ALARMS_ALLOWED")
+    per_chat: int = Field(default=50, ge=1, validation_alias="ALARMS_PER_CHAT")
+    global_cap: int = Field(default=1_000_000, ge=1, validation_alias="ALARMS_GLOBAL_CAP")
+    # With Redis, one process evaluates alarms; another takes over this long after it dies.
+    lease_s: float = Field(default=10.0, gt=0)
+    store_path: Path = Path("data/alarms.sqlite3")
+    # How often expired alarms are looked for (and their users told).
+    sweep_s: float = Field(default=30.0, gt=0)
+
+    @field_validator("allowed", mode="before")
+    @classmethod
+    def _lower_allowed(cls, value: object) -> object:
+        return value.strip().lower() if isinstance(value, str) else value
+
+
 class LoggingConfig(_EnvModel):
     """How much is logged, and as what."""
 
@@ -512,6 +536,7 @@ class Settings:
     redis: RedisConfig
     telegram: TelegramConfig
     logging: LoggingConfig
+    alarms: AlarmConfig = dataclasses.field(default_factory=AlarmConfig)
 
     @classmethod
     def from_env(cls, *, _env_file: DotenvType | None = ENV_FILE_SENTINEL) -> Self:
@@ -521,6 +546,7 @@ class Settings:
             redis=RedisConfig.from_env(_env_file=_env_file),
             telegram=TelegramConfig.from_env(_env_file=_env_file),
             logging=LoggingConfig.from_env(_env_file=_env_file),
+            alarms=AlarmConfig.from_env(_env_file=_env_file),
         )
 
     def secret_values(self) -> tuple[str, ...]:

@@ -14,7 +14,7 @@ from bot.app import BotApp, build_app, serve
 from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET, FakeBinance
 from tests.fakes.fake_telegram import FakeTelegram
 from tests.utils.binance.conftest import make_config
-from utils.config import LoggingConfig, RedisConfig, Settings, TelegramConfig
+from utils.config import AlarmConfig, LoggingConfig, RedisConfig, Settings, TelegramConfig
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -39,6 +39,7 @@ def bot_settings(
     *,
     redis_url: str | None = None,
     binance_overrides: dict[str, Any] | None = None,
+    alarm_overrides: dict[str, Any] | None = None,
     **overrides: Any,
 ) -> Settings:
     values: dict[str, Any] = {
@@ -63,6 +64,10 @@ def bot_settings(
         redis=RedisConfig(url=redis_url, key_prefix="test", _env_file=None),
         telegram=TelegramConfig(**values, _env_file=None),
         logging=LoggingConfig(_env_file=None),
+        alarms=AlarmConfig(
+            **{"store_path": tmp_path / "alarms.sqlite3", **(alarm_overrides or {})},
+            _env_file=None,
+        ),
     )
 
 

@@ -111,7 +111,14 @@ async def test_a_turkish_user_gets_turkish_text_and_menus_exist_in_both(
     assert "I show Binance prices" in reply.text  # English is the fallback
     english = {c["command"]: c["description"] for c in harness.telegram.commands_for("")}
     turkish = {c["command"]: c["description"] for c in harness.telegram.commands_for("tr")}
-    assert list(english) == list(turkish) == ["price", "balance", "stats", "help"]
+    assert (
+        list(english)
+        == list(turkish)
+        == [
+            *("price", "alarm", "alarms", "delalarm", "history", "tz"),
+            *("balance", "stats", "help"),
+        ]
+    )
     assert turkish["balance"] == "Spot ve vadeli bakiyeleriniz"
     assert english["balance"] == "Your spot and futures balances"
 
@@ -192,7 +199,10 @@ async def test_a_newly_declared_command_is_in_both_menus_and_in_help_with_nothin
         harness = Harness(telegram, binance, app)
         for language in ("", "tr"):
             menu = {c["command"]: c["description"] for c in telegram.commands_for(language)}
-            assert list(menu) == ["price", "balance", "stats", "help", "ping"]
+            assert list(menu) == [
+                *("price", "alarm", "alarms", "delalarm", "history", "tz"),
+                *("balance", "stats", "help", "ping"),
+            ]
             assert menu["ping"] == "Check that I answer"  # no Turkish yet: English stands in
         (help_reply,) = await harness.ask(ALLOWED, "/help")
         assert help_reply.text.endswith(

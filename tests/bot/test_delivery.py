@@ -1,5 +1,7 @@
 """The delivery queue end to end, with the SQLite outbox and with a real Redis: flood limits
-kept by scheduling, blocked chats parked, long texts split, nothing lost or sent twice."""
+kept by scheduling, blocked chats parked, long texts split, nothing lost or sent twice; what a
+send whose outcome is unknown becomes under each delivery policy, down to a ``python -m bot``
+killed at random moments while it delivers (``scripts/crash_delivery.py``, scaled down)."""
 
 from __future__ import annotations
 
@@ -7,12 +9,16 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.outbox import ChatState, OutboxFullError
-from tests.bot.conftest import running
+from bot.notifier import UNKNOWN_AFTER_CRASH
+from bot.outbox import ChatState, DeliveryPolicy, Job, OutboxFullError, RedisOutbox, SqliteOutbox
+from scripts.crash_delivery import Shape, measure
+from tests.bot.conftest import ADMIN, running
 
 if TYPE_CHECKING:
     from collections.abc import Callable
+    from pathlib import Path
 
+    from bot.outbox import Outbox
     from tests.conftest import RedisServer
     from tests.fakes.fake_telegram import FakeTelegram
     from utils.config import Settings
@@ -134,3 +140,90 @@ async def test_network_errors_are_retried_and_what_telegram_refuses_is_set_aside
         assert "can't parse entities" in reason
         assert await app.outbox.depth() == 0
     assert len(telegram.sent_to(flaky)) == 1
+
+
+def store_of(outbox_backend: str | None, tmp_path: Path) -> Outbox:
+    """The outbox the bot of ``make_settings(redis_url=outbox_backend)`` uses."""
+    if outbox_backend:
+        return RedisOutbox.from_url(outbox_backend, prefix="test:")
+    return SqliteOutbox(tmp_path / "outbox.sqlite3")
+
+
+async def test_an_at_most_once_message_a_crash_left_sending_is_set_aside_never_sent(
+    outbox_backend: str | None,
+    telegram: FakeTelegram,
+    make_settings: Callable[..., Settings],
+    tmp_path: Path,
+) -> None:
+    chat = 1500
+    telegram.add_chat(chat)
+    once, twice = DeliveryPolicy.AT_MOST_ONCE, DeliveryPolicy.AT_LEAST_ONCE
+    store = store_of(outbox_backend, tmp_path)
+    await store.open()
+    await store.put_many(
+        [
+            Job(id="in-flight", chat_id=chat, text="was being sent", policy=once),
+            Job(id="next", chat_id=chat, text="was waiting", policy=once),
+            Job(id="alarm", chat_id=chat, text="an alarm", policy=twice),
+        ]
+    )
+    assert await store.mark_sending("in-flight")  # then the process was killed
+    await store.close()
+    async with running(make_settings(redis_url=outbox_backend, admin_chat_id=None)) as app:
+        sent = await telegram.wait_for_sent(lambda m: m.chat_id == chat, count=2, timeout=10)
+        await app.notifier.wait_until(lambda: app.notifier.counters["sent"] == 2, 5.0)
+        ((dead, reason),) = await app.outbox.dead_letters()
+        assert app.notifier.counters["unknown_after_crash"] == 1
+    assert [m.text for m in sent] == ["was waiting", "an alarm"]
+    assert len(telegram.sent_to(chat)) == 2
+    assert (dead.id, reason) == ("in-flight", UNKNOWN_AFTER_CRASH)
+
+
+async def test_a_lost_answer_sets_an_at_most_once_message_aside_and_resends_the_others(
+    telegram: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    lost_once, lost_twice, refused_once = 1600, 1601, 1602
+    for chat in (lost_once, lost_twice, refused_once):
+        telegram.add_chat(chat)
+    for chat in (lost_once, lost_twice):
+        telegram.drop_connection_next("sendMessage", chat_id=chat)  # the answer never comes
+    telegram.fail_next("sendMessage", chat_id=refused_once, status=502)  # Telegram says no
+    once = DeliveryPolicy.AT_MOST_ONCE
+    async with running(make_settings(admin_chat_id=None)) as app:
+        await app.notifier.send(lost_once, "maybe arrived", policy=once)
+        await app.notifier.send(lost_twice, "sent again")
+        await app.notifier.send(refused_once, "refused, then sent", policy=once)
+        await telegram.wait_for_sent(lambda m: m.chat_id == lost_twice, timeout=10)
+        await telegram.wait_for_sent(lambda m: m.chat_id == refused_once, timeout=10)
+        await app.notifier.wait_until(lambda: app.notifier.counters["dead"] == 1, 5.0)
+        ((dead, reason),) = await app.outbox.dead_letters()
+        assert await app.outbox.depth() == 0
+    assert dead.text == "maybe arrived"
+    assert reason.startswith("outcome unknown: TelegramNetworkError")
+    assert telegram.sent_to(lost_once) == []
+    assert [m.text for m in telegram.sent_to(lost_twice)] == ["sent again"]
+    assert [m.text for m in telegram.sent_to(refused_once)] == ["refused, then sent"]
+
+
+async def test_admin_alerts_are_queued_at_most_once(
+    telegram: FakeTelegram, make_settings: Callable[..., Settings]
+) -> None:
+    async with running(make_settings()) as app:
+        await app.notifier.stop()  # keep what is queued in the outbox
+        app.alerts.on_bot_event("outbox.down", "The outbox is unreachable (a test)", {})
+        await app.alerts.aclose()  # until the alert is stored
+        (alert,) = await app.outbox.pending()
+    assert (alert.chat_id, alert.policy) == (ADMIN, DeliveryPolicy.AT_MOST_ONCE)
+
+
+@pytest.mark.parametrize("policy", list(DeliveryPolicy))
+async def test_a_bot_killed_at_random_moments_loses_no_at_least_once_and_repeats_no_at_most_once(
+    policy: DeliveryPolicy, tmp_path: Path
+) -> None:
+    tally = await measure(policy, Shape(messages=20, kills=3, seed=7), workdir=tmp_path)
+    assert tally.kills == 3
+    assert tally.unaccounted == 0  # what did not arrive is a dead letter that says why
+    if policy is DeliveryPolicy.AT_LEAST_ONCE:
+        assert (tally.lost, tally.set_aside) == (0, 0)
+    else:
+        assert tally.duplicated == 0

@@ -1,6 +1,7 @@
 """The delivery outbox: one contract run over SQLite and Redis (order, exactly-once ids,
-capacity, retries, parked chats, dead letters, durability across processes, the delivery
-lease), then what only Redis has: an outage that raises, and keys kept under the prefix."""
+capacity, retries, parked chats, dead letters, delivery policies and the "sending" mark,
+durability across processes, the delivery lease), then what only one backend has: an outage
+that raises and keys kept under the prefix (Redis), a file from an older version (SQLite)."""
 
 from __future__ import annotations
 
@@ -12,11 +13,20 @@ import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
 
+import aiosqlite
 import pytest
 from redis.asyncio import Redis
 from redis.exceptions import ConnectionError as RedisConnectionError
 
-from bot.outbox import ChatState, Job, OutboxFullError, RedisOutbox, SqliteOutbox, new_job_id
+from bot.outbox import (
+    ChatState,
+    DeliveryPolicy,
+    Job,
+    OutboxFullError,
+    RedisOutbox,
+    SqliteOutbox,
+    new_job_id,
+)
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -27,12 +37,13 @@ if TYPE_CHECKING:
 ROOT: Final = Path(__file__).resolve().parents[2]
 WAIT_S: Final = 10.0  # upper bound on anything a test awaits (a child process starting)
 TTL_S: Final = 60.0  # delivered_ttl_s of the stores under test
+UNKNOWN: Final = "outcome unknown after a crash"
 
-# A second OS process on the same store: it puts a job or takes the lease, says so, then
-# waits to be SIGKILLed.
+# A second OS process on the same store: it puts a job, marks one "sending" or takes the
+# lease, says so, then waits to be SIGKILLed.
 CHILD: Final = """
 import asyncio, sys
-from bot.outbox import Job, RedisOutbox, SqliteOutbox
+from bot.outbox import DeliveryPolicy, Job, RedisOutbox, SqliteOutbox
 
 async def main(kind, target, action):
     store = SqliteOutbox(target) if kind == "sqlite" else RedisOutbox.from_url(target)
@@ -40,6 +51,11 @@ async def main(kind, target, action):
     if action == "put":
         await store.put(Job(id="from-child", chat_id=7, text="<b>child</b>"))
         print("stored", flush=True)
+    elif action == "mark":
+        once = DeliveryPolicy.AT_MOST_ONCE
+        await store.put(Job(id="from-child", chat_id=7, text="<b>child</b>", policy=once))
+        assert await store.mark_sending("from-child")
+        print("marked", flush=True)
     elif await store.lead("child", 0.5):
         print("leading", flush=True)
     await asyncio.Event().wait()
@@ -104,6 +120,11 @@ def job(n: int, chat_id: int = 1) -> Job:
     return Job(id=f"job-{n}", chat_id=chat_id, text=f"<b>message {n}</b>")
 
 
+def once(n: int, chat_id: int = 1) -> Job:
+    """``job(n)`` sent at most once."""
+    return dataclasses.replace(job(n, chat_id), policy=DeliveryPolicy.AT_MOST_ONCE)
+
+
 def ids(jobs: list[Job]) -> list[str]:
     return [j.id for j in jobs]
 
@@ -160,10 +181,13 @@ async def test_a_job_keeps_the_fields_the_caller_set(outbox: Outbox) -> None:
         attempts=2,
         not_before=1_700_000_123.25,
         created_at=1_600_000_000.5,
+        policy=DeliveryPolicy.AT_MOST_ONCE,
+        markup='[[["Snooze 1 h","al:snooze:12:3600"],["Delete","al:del:12:"]]]',
     )
     stored = await outbox.put(given)
     assert stored == dataclasses.replace(given, seq=stored.seq if stored else -1)
     assert await outbox.get(given.id) == stored
+    assert await outbox.pending() == [stored]  # the list read carries every field too
     assert len(given.id) == 32
     assert given.id != new_job_id()
 
@@ -328,6 +352,81 @@ async def test_depth_counts_only_pending_jobs(outbox: Outbox) -> None:
     assert await outbox.depth() == 2
 
 
+async def test_each_job_keeps_its_delivery_policy_and_at_least_once_is_the_default(
+    outbox: Outbox,
+) -> None:
+    assert job(1).policy is DeliveryPolicy.AT_LEAST_ONCE
+    await outbox.put_many([job(1), once(2), once(3, chat_id=30)])
+    await outbox.park_chat(30, ChatState.BLOCKED)
+    await outbox.dead_letter("job-2", "gave up")
+    assert [j.policy for j in await outbox.pending()] == [DeliveryPolicy.AT_LEAST_ONCE]
+    assert [j.policy for j in await outbox.parked()] == [DeliveryPolicy.AT_MOST_ONCE]
+    assert [j.policy for j, _ in await outbox.dead_letters()] == [DeliveryPolicy.AT_MOST_ONCE]
+    stored = await outbox.get("job-3")
+    assert stored is not None
+    assert stored.policy is DeliveryPolicy.AT_MOST_ONCE
+
+
+async def test_jobs_left_marked_sending_are_set_aside_but_for_those_kept(
+    outbox: Outbox,
+) -> None:
+    stored = await outbox.put_many([once(1), once(2), once(3), job(4)])
+    assert await outbox.mark_sending("job-1")
+    assert await outbox.mark_sending("job-2")
+    swept = await outbox.dead_letter_sending(UNKNOWN, keep={"job-2"})  # job-2: still in flight
+    assert swept == [stored[0]]
+    assert ids(await outbox.pending()) == ["job-2", "job-3", "job-4"]
+    assert [(j.id, reason) for j, reason in await outbox.dead_letters()] == [("job-1", UNKNOWN)]
+    assert await outbox.put(once(1)) is None  # never stored, so never sent, again
+    assert ids(await outbox.dead_letter_sending(UNKNOWN)) == ["job-2"]
+    assert await outbox.dead_letter_sending(UNKNOWN) == []
+    assert await outbox.depth() == 2
+    assert await outbox.depth("dead") == 2
+
+
+async def test_an_outcome_recorded_clears_the_sending_mark_and_parking_keeps_it(
+    outbox: Outbox,
+) -> None:
+    await outbox.put_many([once(1), once(2), once(3), once(4), once(5, chat_id=50)])
+    for n in range(1, 6):
+        assert await outbox.mark_sending(f"job-{n}")
+    assert await outbox.ack("job-1")  # Telegram took it
+    await outbox.retry("job-2", attempts=1, not_before=0.0)  # refused: tried again later
+    await outbox.dead_letter("job-3", "Bad Request: can't parse entities")  # refused for good
+    await outbox.park_chat(50, ChatState.BLOCKED)  # blocked meanwhile: the outcome is not known
+    assert ids(await outbox.dead_letter_sending(UNKNOWN)) == ["job-4", "job-5"]
+    assert ids(await outbox.pending()) == ["job-2"]
+    assert await outbox.parked() == []
+    assert [(j.id, reason) for j, reason in await outbox.dead_letters()] == [
+        ("job-3", "Bad Request: can't parse entities"),
+        ("job-4", UNKNOWN),
+        ("job-5", UNKNOWN),
+    ]
+
+
+async def test_only_a_pending_job_can_be_marked_sending(outbox: Outbox) -> None:
+    await outbox.put_many([once(1), once(2, chat_id=20), once(3)])
+    await outbox.park_chat(20, ChatState.BLOCKED)
+    await outbox.dead_letter("job-3", "gave up")
+    assert not await outbox.mark_sending("job-2")  # parked
+    assert not await outbox.mark_sending("job-3")  # dead
+    assert not await outbox.mark_sending("never-put")
+    assert await outbox.mark_sending("job-1")
+    assert ids(await outbox.dead_letter_sending(UNKNOWN)) == ["job-1"]
+
+
+async def test_a_sending_mark_outlives_the_process_killed_while_sending(
+    outbox: Outbox, backend: Backend
+) -> None:
+    async with child(backend, "mark", said="marked"):
+        pass
+    swept = await outbox.dead_letter_sending(UNKNOWN)
+    assert [(j.id, j.chat_id, j.policy) for j in swept] == [
+        ("from-child", 7, DeliveryPolicy.AT_MOST_ONCE)
+    ]
+    assert await outbox.pending() == []
+
+
 async def test_everything_survives_closing_and_opening_again(backend: Backend) -> None:
     async with backend.opened() as first:
         await first.put_many([job(n, chat_id=n % 3) for n in range(6)])
@@ -447,3 +546,62 @@ async def test_redis_keys_stay_under_their_prefix(redis_server: RedisServer) -> 
         assert await client.ping()  # a client it was handed stays open
     finally:
         await client.aclose()
+
+
+async def test_a_redis_job_stored_before_policies_existed_is_at_least_once(
+    redis_server: RedisServer,
+) -> None:
+    client = Redis.from_url(redis_server.url)
+    try:
+        outbox = RedisOutbox(client, prefix="old:")
+        await outbox.open()
+        await outbox.put_many([once(1), once(2)])
+        await client.hdel("old:job:job-1", "policy", "sending")  # as an older version left it
+        old = await outbox.get("job-1")
+        assert old is not None
+        assert old.policy is DeliveryPolicy.AT_LEAST_ONCE
+        assert [j.policy for j in await outbox.pending()] == [
+            DeliveryPolicy.AT_LEAST_ONCE,
+            DeliveryPolicy.AT_MOST_ONCE,
+        ]
+        assert await outbox.mark_sending("job-1")
+        assert ids(await outbox.dead_letter_sending(UNKNOWN)) == ["job-1"]
+        await outbox.close()
+    finally:
+        await client.aclose()
+
+
+#: The jobs table as the first version of ``SqliteOutbox`` created it.
+_FIRST_SCHEMA: Final = """
+CREATE TABLE jobs (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT,
+    id TEXT NOT NULL UNIQUE,
+    chat_id INTEGER NOT NULL,
+    text TEXT NOT NULL,
+    attempts INTEGER NOT NULL,
+    not_before REAL NOT NULL,
+    created_at REAL NOT NULL,
+    state TEXT NOT NULL CHECK (state IN ('pending', 'parked', 'dead')),
+    reason TEXT
+);
+INSERT INTO jobs (id, chat_id, text, attempts, not_before, created_at, state)
+VALUES ('job-1', 1, '<b>message 1</b>', 0, 0.0, 1700000000.0, 'pending');
+"""
+
+
+async def test_a_sqlite_file_from_before_policies_opens_with_its_jobs_at_least_once(
+    tmp_path: Path,
+) -> None:
+    path = tmp_path / "old.db"
+    async with aiosqlite.connect(path) as db:
+        await db.executescript(_FIRST_SCHEMA)
+        await db.commit()
+    store = SqliteOutbox(path)
+    await store.open()
+    try:
+        assert await store.pending() == [dataclasses.replace(job(1), seq=1, created_at=1.7e9)]
+        assert await store.put(once(2))
+        assert await store.mark_sending("job-2")
+        assert ids(await store.dead_letter_sending(UNKNOWN)) == ["job-2"]
+    finally:
+        await store.close()

@@ -12,7 +12,9 @@ from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET
 __all__ = ("ROOT", "fake_bot_env")
 
 ROOT: Final = Path(__file__).resolve().parents[2]
-_OURS: Final = ("BINANCE_", "TELEGRAM_", "REDIS_", "BOT_", "ADMIN_", "WEBHOOK_", "ALLOWED_")
+_OURS: Final = (
+    *("BINANCE_", "TELEGRAM_", "REDIS_", "BOT_", "ADMIN_", "WEBHOOK_", "ALLOWED_", "ALARM"),
+)
 
 
 def fake_bot_env(

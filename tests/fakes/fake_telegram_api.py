@@ -44,6 +44,7 @@ _METHODS: Final = (
     "deleteMyCommands",
     "sendChatAction",
     "getChat",
+    "getChatMember",
 )
 #: Telegram matches method names case-insensitively; aiogram sends camelCase.
 CANONICAL: Final = {name.lower(): name for name in _METHODS}

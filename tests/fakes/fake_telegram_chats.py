@@ -1,7 +1,7 @@
 """Chats and what the bot does in them, for the fake Telegram server: registered chats and
 their messages, sendMessage, sendPhoto, the edit methods, deleteMessage,
-answerCallbackQuery, sendChatAction and getChat, the flood windows they pass and the record
-of delivered messages (``sent``).
+answerCallbackQuery, sendChatAction, getChat and getChatMember, the flood windows they pass
+and the record of delivered messages (``sent``).
 
 ``fake_telegram_api.FakeBotApi`` adds updates, the webhook and commands on top; rules and
 error texts live in ``fake_telegram_wire``. A handler returns the ``result`` or raises
@@ -178,6 +178,16 @@ class FakeChats:
 
     async def _get_chat(self, r: ApiRequest) -> object:
         return self._chat(r.params, sending=False).full_info()
+
+    async def _get_chat_member(self, r: ApiRequest) -> object:
+        """A group's administrators (``FakeChat.admins``) answer as its owner, anyone else
+        as a plain member; in a private chat its user owns it."""
+        chat = self._chat(r.params, sending=False)
+        user_id = wire.int_param(r.params, "user_id", 0)
+        user = wire.user_json(user_id)
+        if user_id in chat.admins or (chat.type == "private" and user_id == chat.id):
+            return {"status": "creator", "user": user, "is_anonymous": False}
+        return {"status": "member", "user": user}
 
     # --- helpers -----------------------------------------------------------------------
     def _known(self, chat_id: int, chat_type: str | None = None) -> FakeChat:

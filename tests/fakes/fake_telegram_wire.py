@@ -175,6 +175,7 @@ class FakeChat:
     blocked: bool = False
     last_message_id: int = 0
     messages: dict[int, dict[str, Any]] = field(default_factory=dict)
+    admins: set[int] = field(default_factory=set)  # getChatMember: "creator"; others "member"
 
     def take_message_id(self) -> int:
         self.last_message_id += 1

@@ -38,7 +38,10 @@ def feature(commands: tuple[CommandSpec, ...], register: Callable[[Router], Any]
 def test_the_shipped_features_build_and_declare_each_command_once() -> None:
     build_router()
     names = [spec.name for spec in declared_commands()]
-    assert names == ["price", "balance", "stats", "start", "help"]
+    assert names == [
+        *("price", "alarm", "alarms", "delalarm", "history", "tz"),
+        *("balance", "stats", "start", "help"),
+    ]
     assert FEATURES[-1].COMMANDS == ()  # the error router last, answering no command
 
 

@@ -11,6 +11,7 @@ import pytest
 
 from utils.binance import binance_exceptions
 from utils.config import (
+    AlarmConfig,
     BinanceConfig,
     BinanceConfigError,
     LoggingConfig,
@@ -20,7 +21,7 @@ from utils.config import (
     TelegramConfig,
 )
 
-_MODELS = (BinanceConfig, RedisConfig, TelegramConfig, LoggingConfig)
+_MODELS = (BinanceConfig, RedisConfig, TelegramConfig, LoggingConfig, AlarmConfig)
 _ROOT = Path(__file__).resolve().parents[2]
 _EXAMPLE = _ROOT / ".env.example"
 
