@@ -11,6 +11,7 @@ import orjson
 from redis.asyncio import Redis
 
 from bot.alerts import AdminAlerts
+from bot.outbox import DeliveryPolicy
 from tests.bot.conftest import ADMIN, ALLOWED, Harness, running
 from utils.binance.binance_a import BinanceEvent, Market
 
@@ -46,7 +47,8 @@ class _Recorder:
     def __init__(self) -> None:
         self.texts: list[str] = []
 
-    async def send(self, chat_id: int, text: str) -> list[Job]:
+    async def send(self, chat_id: int, text: str, *, policy: DeliveryPolicy) -> list[Job]:
+        assert policy is DeliveryPolicy.AT_MOST_ONCE  # an alert is never sent twice
         self.texts.append(text)
         return []
 
