@@ -26,15 +26,12 @@ an exclusive ``flock`` on a sidecar ``<file>.lock``.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import fcntl
 import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Final
-
-import aiosqlite
 
 from bot.outbox_redis import RedisOutbox
 from bot.outbox_types import (
@@ -47,10 +44,13 @@ from bot.outbox_types import (
     OutboxFullError,
     new_job_id,
 )
+from utils.sqlite_db import SqliteDatabase
 
 if TYPE_CHECKING:
     import sqlite3
-    from collections.abc import AsyncIterator, Callable, Collection, Sequence
+    from collections.abc import Callable, Collection, Sequence
+
+    import aiosqlite
 
     from bot.outbox_types import JobState
 
@@ -67,7 +67,6 @@ __all__ = (
     "new_job_id",
 )
 
-_BUSY_TIMEOUT_S: Final = 10.0  # how long a write waits for another process's transaction
 _PURGE_EVERY_S: Final = 3_600.0  # delivered ids are purged at most this often
 
 
@@ -87,42 +86,26 @@ class SqliteOutbox:
         self._capacity = capacity
         self._ttl_s = delivered_ttl_s
         self._clock = clock
-        self._db: aiosqlite.Connection | None = None
-        self._lock = asyncio.Lock()  # one transaction at a time on the one connection
+        self._db = SqliteDatabase(self._path, _SCHEMA, what="outbox", migrate=_migrate)
         self._purged_at = 0.0
         self._lease: tuple[int, str] | None = None  # (locked fd, owner)
 
     async def open(self) -> None:
-        if self._db is not None:
-            raise RuntimeError(f"outbox {self._path} is already open")
-        await asyncio.to_thread(self._path.parent.mkdir, parents=True, exist_ok=True)
-        db = await aiosqlite.connect(self._path, isolation_level=None, timeout=_BUSY_TIMEOUT_S)
-        try:
-            await db.execute("PRAGMA journal_mode=WAL")
-            await db.execute("PRAGMA synchronous=FULL")
-            await db.executescript(_SCHEMA)
-            await _migrate(db)
-        except BaseException:
-            await db.close()
-            raise
-        self._db = db
-        async with self._write() as tx:
+        await self._db.open()
+        async with self._db.write() as tx:
             await self._purge(tx, self._clock())
 
     async def close(self) -> None:
-        db, self._db = self._db, None
         if self._lease is not None:
             await self.release(self._lease[1])
-        if db is not None:
-            async with self._lock:
-                await db.close()
+        await self._db.close()
 
     async def put(self, job: Job) -> Job | None:
         return (await self.put_many([job]))[0]
 
     async def put_many(self, jobs: Sequence[Job]) -> list[Job | None]:
         now = self._clock()
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             fresh: dict[str, Job] = {}
             for job in jobs:
                 if job.id not in fresh and not await self._known(tx, job.id, now):
@@ -157,7 +140,7 @@ class SqliteOutbox:
 
     async def ack(self, job_id: str) -> bool:
         now = self._clock()
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             cursor = await tx.execute("DELETE FROM jobs WHERE id=?", (job_id,))
             if cursor.rowcount == 0:
                 return False
@@ -169,21 +152,21 @@ class SqliteOutbox:
         return True
 
     async def retry(self, job_id: str, *, attempts: int, not_before: float) -> None:
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             await tx.execute(
                 "UPDATE jobs SET attempts=?, not_before=?, sending=0 WHERE id=?",
                 (attempts, not_before, job_id),
             )
 
     async def mark_sending(self, job_id: str) -> bool:
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             cursor = await tx.execute(
                 "UPDATE jobs SET sending=1 WHERE id=? AND state='pending'", (job_id,)
             )
         return cursor.rowcount == 1
 
     async def dead_letter_sending(self, reason: str, *, keep: Collection[str] = ()) -> list[Job]:
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             async with tx.execute(_SELECT + "sending=1 ORDER BY seq") as rows:
                 jobs = [_job(row) async for row in rows if str(row[0]) not in keep]
             await tx.executemany(
@@ -195,7 +178,7 @@ class SqliteOutbox:
     async def park_chat(self, chat_id: int, state: ChatState) -> int:
         if state is ChatState.ACTIVE:
             raise ValueError("park_chat takes BLOCKED or NOT_FOUND; use reactivate_chat")
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             await tx.execute(
                 "INSERT OR REPLACE INTO chats (chat_id, state) VALUES (?, ?)", (chat_id, state)
             )
@@ -205,7 +188,7 @@ class SqliteOutbox:
         return cursor.rowcount
 
     async def reactivate_chat(self, chat_id: int) -> int:
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             await tx.execute("DELETE FROM chats WHERE chat_id=?", (chat_id,))
             cursor = await tx.execute(
                 "UPDATE jobs SET state='pending' WHERE chat_id=? AND state='parked'", (chat_id,)
@@ -214,12 +197,12 @@ class SqliteOutbox:
 
     async def chat_state(self, chat_id: int) -> ChatState:
         sql = "SELECT state FROM chats WHERE chat_id=?"
-        async with self._read() as db, db.execute(sql, (chat_id,)) as rows:
+        async with self._db.read() as db, db.execute(sql, (chat_id,)) as rows:
             row = await rows.fetchone()
         return ChatState(row[0]) if row is not None else ChatState.ACTIVE
 
     async def chat_states(self) -> dict[int, ChatState]:
-        async with self._read() as db, db.execute("SELECT chat_id, state FROM chats") as rows:
+        async with self._db.read() as db, db.execute("SELECT chat_id, state FROM chats") as rows:
             return {int(row[0]): ChatState(row[1]) async for row in rows}
 
     async def parked(self, chat_id: int | None = None) -> list[Job]:
@@ -228,18 +211,21 @@ class SqliteOutbox:
         return await self._jobs("state='parked' AND chat_id=?", (chat_id,), None)
 
     async def dead_letter(self, job_id: str, reason: str) -> None:
-        async with self._write() as tx:
+        async with self._db.write() as tx:
             await tx.execute(
                 "UPDATE jobs SET state='dead', reason=?, sending=0 WHERE id=? AND state!='dead'",
                 (reason, job_id),
             )
 
     async def dead_letters(self) -> list[tuple[Job, str]]:
-        async with self._read() as db, db.execute(_SELECT + "state='dead' ORDER BY seq") as rows:
+        async with (
+            self._db.read() as db,
+            db.execute(_SELECT + "state='dead' ORDER BY seq") as rows,
+        ):
             return [(_job(row), str(row[7])) async for row in rows]
 
     async def depth(self, state: JobState = "pending") -> int:
-        async with self._read() as db:
+        async with self._db.read() as db:
             return await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE state=?", state)
 
     async def lead(self, owner: str, ttl_s: float) -> bool:
@@ -248,7 +234,7 @@ class SqliteOutbox:
         The kernel drops the lock when the holding process dies, which is what a TTL stands
         for in Redis, so a live leader keeps the lease until ``release`` or ``close``.
         """
-        if self._db is None:
+        if not self._db.is_open:
             raise RuntimeError(f"outbox {self._path} is not open: call open() first")
         if self._lease is not None:
             return self._lease[1] == owner
@@ -265,25 +251,6 @@ class SqliteOutbox:
         fcntl.flock(fd, fcntl.LOCK_UN)
         os.close(fd)
 
-    @contextlib.asynccontextmanager
-    async def _read(self) -> AsyncIterator[aiosqlite.Connection]:
-        if self._db is None:
-            raise RuntimeError(f"outbox {self._path} is not open: call open() first")
-        async with self._lock:
-            yield self._db
-
-    @contextlib.asynccontextmanager
-    async def _write(self) -> AsyncIterator[aiosqlite.Connection]:
-        """One IMMEDIATE transaction: committed on exit, rolled back on any exception."""
-        async with self._read() as db:
-            await db.execute("BEGIN IMMEDIATE")
-            try:
-                yield db
-            except BaseException:
-                await db.execute("ROLLBACK")
-                raise
-            await db.execute("COMMIT")
-
     async def _known(self, tx: aiosqlite.Connection, job_id: str, now: float) -> bool:
         """Whether the id is stored, or was delivered within ``delivered_ttl_s``."""
         if await _scalar(tx, "SELECT COUNT(*) FROM jobs WHERE id=?", job_id):
@@ -299,7 +266,7 @@ class SqliteOutbox:
         sql = f"{_SELECT}{where} ORDER BY seq"
         if limit is not None:
             sql, args = f"{sql} LIMIT ?", (*args, max(0, limit))
-        async with self._read() as db, db.execute(sql, args) as rows:
+        async with self._db.read() as db, db.execute(sql, args) as rows:
             return [_job(row) async for row in rows]
 
 

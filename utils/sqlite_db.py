@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Final
 import aiosqlite
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator
+    from collections.abc import AsyncIterator, Awaitable, Callable
 
 __all__ = ("SqliteDatabase",)
 
@@ -24,9 +24,17 @@ _BUSY_TIMEOUT_S: Final = 10.0  # another process's write transaction: wait this 
 class SqliteDatabase:
     """``what`` names the store in errors ("outbox data/outbox.sqlite3 is not open")."""
 
-    def __init__(self, path: str | Path, schema: str, *, what: str) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        schema: str,
+        *,
+        what: str,
+        migrate: Callable[[aiosqlite.Connection], Awaitable[None]] | None = None,
+    ) -> None:
+        """``migrate`` runs after the schema: it brings a file an older version made up to it."""
         self.path = Path(path)
-        self._schema, self._what = schema, what
+        self._schema, self._what, self._migrate = schema, what, migrate
         self._db: aiosqlite.Connection | None = None
         self._lock = asyncio.Lock()  # one statement or transaction at a time
 
@@ -44,6 +52,8 @@ class SqliteDatabase:
             await db.execute("PRAGMA journal_mode=WAL")
             await db.execute("PRAGMA synchronous=FULL")
             await db.executescript(self._schema)
+            if self._migrate is not None:
+                await self._migrate(db)
         except BaseException:
             await db.close()
             raise
