@@ -137,6 +137,8 @@ async def test_with_redis_the_limiter_the_cache_and_the_outbox_share_one_connect
         await harness.ask(ALLOWED, "/price btc")
         await app.notifier.send(ADMIN, "through the outbox")  # stored in Redis, then sent
         await telegram.wait_for_sent(lambda m: m.text == "through the outbox")
+        # Telegram's OK comes first, the outbox's record of the delivery right after it.
+        await app.notifier.wait_until(lambda: app.notifier.counters["sent"] >= 1, timeout_s=10)
         async with Redis.from_url(redis_server.url, decode_responses=True) as probe:
             keys = [str(key) for key in await probe.keys("test*")]
             probe_id = await probe.client_id()
