@@ -16,8 +16,6 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from utils.binance.binance_types import Market
-
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
 
@@ -35,7 +33,8 @@ KLINE_INTERVALS_S: dict[str, int] = {
 }
 _WEEK_OFFSET_MS = 4 * 86_400_000  # the epoch was a Thursday; Binance weeks open on Monday
 _CLOSED_CACHE = 100_000
-_Key = tuple[str, Market | None]  # (symbol, None) spot prices; (symbol, FUTURES) pinned marks
+SPOT, FUTURES = "spot", "futures"  # Binance's markets, as the fake names them
+_Key = tuple[str, str | None]  # (symbol, None) spot prices; (symbol, FUTURES) pinned marks
 
 
 def kline_interval_ms(interval: str) -> tuple[int, int]:
@@ -58,18 +57,18 @@ class FakeCandles:
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
 
-    def serves(self, market: Market, symbol: str, interval: str) -> bool:
+    def serves(self, market: str, symbol: str, interval: str) -> bool:
         """Whether Binance has ``symbol``'s ``interval`` candles on ``market``."""
         known = self._market.universe(market)
         return (
             symbol in known
             and interval in KLINE_INTERVALS_S
-            and (interval != "1s" or market is Market.SPOT)
+            and (interval != "1s" or market == SPOT)
         )
 
     async def feed(
         self,
-        market: Market,
+        market: str,
         symbol: str,
         interval: str,
         push: Callable[[dict[str, Any]], Awaitable[Any]],
@@ -89,7 +88,7 @@ class FakeCandles:
             wake_ms = min(now + every_s * 1000, open_ms + step_ms)
             await asyncio.sleep(max(0.0, wake_ms - self.now_ms()) / 1000)
 
-    def record(self, symbol: str, market: Market | None, price: Decimal) -> None:
+    def record(self, symbol: str, market: str | None, price: Decimal) -> None:
         """A price set now (``market=FUTURES``: a pinned mark)."""
         times, prices = self._tape.setdefault((symbol, market), ([], []))
         times.append(self.now_ms())
@@ -97,7 +96,7 @@ class FakeCandles:
 
     def rows(
         self,
-        market: Market,
+        market: str,
         symbol: str,
         interval: str,
         limit: int,
@@ -124,7 +123,7 @@ class FakeCandles:
         return (at_ms - shift) // iv * iv + shift
 
     def event(
-        self, market: Market, symbol: str, interval: str, open_ms: int, now_ms: int
+        self, market: str, symbol: str, interval: str, open_ms: int, now_ms: int
     ) -> dict[str, Any]:
         """The stream's ``kline`` event for the candle opened at ``open_ms``, as of now."""
         r = self.row(market, symbol, interval, open_ms, now_ms)
@@ -133,9 +132,7 @@ class FakeCandles:
         k.update(n=r[8], x=r[6] < now_ms, q=r[7], V=r[9], Q=r[10], B="0")
         return {"e": "kline", "E": now_ms, "s": symbol, "k": k}
 
-    def row(
-        self, market: Market, symbol: str, interval: str, open_ms: int, now_ms: int
-    ) -> list[Any]:
+    def row(self, market: str, symbol: str, interval: str, open_ms: int, now_ms: int) -> list[Any]:
         """One candle as a REST row (12 fields, prices as strings)."""
         iv, shift = kline_interval_ms(interval)
         close_ms = open_ms + iv - 1
@@ -150,8 +147,8 @@ class FakeCandles:
         c = wave(k) if close_ms < self.start_ms else self._price(market, symbol, until, now_ms)
         inside = self._changes(market, symbol, max(open_ms, self.start_ms), until)
         high, low = max(o, c, *inside) * 1.001, min(o, c, *inside) * 0.999
-        places = 8 if market is Market.SPOT else info.price_places
-        qplaces = 8 if market is Market.SPOT else 3
+        places = 8 if market == SPOT else info.price_places
+        qplaces = 8 if market == SPOT else 3
         vol = 10 + (k * 7 + info.seed) % 100
         row = [
             open_ms,
@@ -174,24 +171,24 @@ class FakeCandles:
         return row
 
     # --- prices over time --------------------------------------------------------------
-    def _price(self, market: Market, symbol: str, at_ms: int, now_ms: int | None = None) -> float:
+    def _price(self, market: str, symbol: str, at_ms: int, now_ms: int | None = None) -> float:
         """The price at ``at_ms``: the current one from ``now_ms`` on."""
         if now_ms is not None and at_ms >= now_ms:
             return float(self._market.price(symbol, market))
         spot = self._at((symbol, None), at_ms)
         assert spot is not None  # the spot tape starts at the start
-        if market is Market.SPOT:
+        if market == SPOT:
             return spot
-        pinned = self._at((symbol, Market.FUTURES), at_ms)
+        pinned = self._at((symbol, FUTURES), at_ms)
         if pinned is not None:
             return pinned
         return float(self._market.mark_of(symbol, Decimal(str(spot))))
 
-    def _changes(self, market: Market, symbol: str, after_ms: int, until_ms: int) -> list[float]:
+    def _changes(self, market: str, symbol: str, after_ms: int, until_ms: int) -> list[float]:
         """Prices set in ``(after_ms, until_ms]``."""
         keys: list[_Key] = [(symbol, None)]
-        if market is Market.FUTURES:
-            keys.append((symbol, Market.FUTURES))
+        if market is FUTURES:
+            keys.append((symbol, FUTURES))
         out: list[float] = []
         for key in keys:
             times = self._tape.get(key, ([], []))[0]
@@ -207,7 +204,7 @@ class FakeCandles:
             return prices[i - 1]
         return prices[0] if key[1] is None and prices else None
 
-    def _wave(self, market: Market, symbol: str, interval: str) -> Callable[[int], float]:
+    def _wave(self, market: str, symbol: str, interval: str) -> Callable[[int], float]:
         """Closes before the start: a wave through the price at the start."""
         iv, shift = kline_interval_ms(interval)
         seed = self._market.symbols[symbol].seed
