@@ -39,6 +39,7 @@ BOT: Final = "bot"
 #: a module that does not exist (yet).
 LAYERS: Final[dict[str, str]] = {
     "utils/config.py": CONFIG,
+    "utils/config_bot.py": CONFIG,  # the bot's own models, loaded on first use
     "utils/__init__.py": UTILS,
     "utils/logging_setup.py": UTILS,
     "utils/text.py": UTILS,
@@ -82,7 +83,7 @@ APP: Final = frozenset({ALARMS, ANALYSIS, HANDLER, BOT})
 _BINANCE_BELOW_FACADE: Final = frozenset({BOTTOM, MECHANISM, TRANSPORT, HELPER, COMPOSITION})
 #: layer -> the layers of project modules it may import (its own included where listed).
 MAY_IMPORT: Final[dict[str, frozenset[str]]] = {
-    CONFIG: frozenset(),
+    CONFIG: frozenset({CONFIG}),
     UTILS: frozenset({CONFIG, UTILS}),
     BOTTOM: frozenset({CONFIG, UTILS, BOTTOM}),
     MECHANISM: frozenset({CONFIG, UTILS, BOTTOM, MECHANISM}),
