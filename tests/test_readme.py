@@ -1,5 +1,5 @@
 """The README's client example runs as written, in its own process, against the fake
-exchange: only the environment points it there."""
+exchange: only the environment points it there; and its layout section names every module."""
 
 from __future__ import annotations
 
@@ -46,3 +46,18 @@ async def test_readme_client_example_runs_as_written(tmp_path: Path) -> None:
     assert any(line.startswith("USDT ") for line in lines)  # a non-zero balance printed
     assert fake.orders_placed == 1
     assert int(lines[-1]) >= 4  # get_metrics()["http"]["total_requests"]
+
+
+def test_layout_section_names_every_module() -> None:
+    """A newcomer finds every module of the product in the README's layout section."""
+    text = (ROOT / "README.md").read_text()
+    layout = text.split("\n## Layout\n", 1)[1].split("\n## ", 1)[0]
+    modules = [
+        path
+        for package in ("utils", "handler", "bot", "analysis")
+        for path in sorted((ROOT / package).rglob("*.py"))
+        if path.name != "__init__.py"
+    ]
+    assert modules
+    unnamed = [str(p.relative_to(ROOT)) for p in modules if f"`{p.name}`" not in layout]
+    assert unnamed == []
