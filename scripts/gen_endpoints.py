@@ -13,8 +13,9 @@ and the official spot swagger, minus the exclusions in ``EXCLUDED``. Per operati
 - enums: the union of the values the OpenAPI files list.
 - weight: ``WEIGHTS`` (BINANCE.md §6, which wins over the files), else a plain ``Weight(IP): N``
   of the swagger's description, else ``SPEC_WEIGHTS`` (swagger prose too irregular to parse),
-  else 1, marked as a default in the output. Pools, cache TTLs, ORDERS counts and the spot
-  zero-weight-on-success rule are in the tables below.
+  else 1, marked as a default in the output. Pools, cache TTLs, ORDERS counts (per window
+  where a window counts otherwise) and the spot zero-weight-on-success rule are in the
+  tables below.
 
 Usage: ``python scripts/gen_endpoints.py [--specs DIR] [--out FILE] [--check]``.
 """
@@ -178,21 +179,25 @@ POOLS: dict[str, tuple[str, int, int]] = {
     "GET /futures/data/openInterestHist": ("openInterestHist", 1000, 300),
 }
 
-#: What one call adds to the account's ORDERS pools. An OCO/OTO list and a futures
-#: batchOrders call count 1 here, though Binance may count each order in them (futures
-#: batchOrders: +5 on the 10 s window, +1 on the 1 min window; one number can't say that).
+#: What one call adds to each of the account's ORDERS windows (Binance counts an order
+#: list's every order; spot "unfilled order count" is the ORDERS pool).
 ORDERS: dict[str, int] = {
-    "POST /api/v3/order": 1,
-    "POST /api/v3/order/oco": 1,
-    "POST /api/v3/orderList/oco": 1,
-    "POST /api/v3/orderList/oto": 1,
-    "POST /api/v3/orderList/otoco": 1,
-    "POST /api/v3/orderList/opo": 1,
-    "POST /api/v3/orderList/opoco": 1,
-    "POST /api/v3/sor/order": 1,
-    "POST /api/v3/order/cancelReplace": 1,
-    "POST /fapi/v1/order": 1,
-    "POST /fapi/v1/batchOrders": 1,
+    "POST /api/v3/order": 1,  # §6.1: new orders add +1
+    "POST /api/v3/order/oco": 2,  # openxapi: "OCO adds 2 orders to the unfilled order count"
+    "POST /api/v3/orderList/oco": 2,  # swagger: "OCOs add 2 orders to the unfilled order count"
+    "POST /api/v3/orderList/oto": 2,  # swagger: "OTOs add 2 orders to the unfilled order count"
+    "POST /api/v3/orderList/otoco": 3,  # swagger: "OTOCOs add 3 orders against the unfilled..."
+    "POST /api/v3/orderList/opo": 2,  # no count in shared/: working + pending order, as OTO
+    "POST /api/v3/orderList/opoco": 3,  # no count in shared/: working order + pending OCO
+    "POST /api/v3/sor/order": 1,  # §6.1: new orders add +1
+    "POST /api/v3/order/cancelReplace": 1,  # swagger: the new order counts 1 even if not tried
+    "POST /fapi/v1/order": 1,  # §6.2: +1 on ORDER-COUNT-10S and on -1M
+    "POST /fapi/v1/batchOrders": 1,  # §6.2: +1 on the 1 min window (10 s: ORDERS_BY_WINDOW)
+}
+
+#: ``(interval_s, count)`` where one ORDERS window counts a call otherwise than ``ORDERS``.
+ORDERS_BY_WINDOW: dict[str, tuple[tuple[int, int], ...]] = {
+    "POST /fapi/v1/batchOrders": ((10, 5),),  # §6.2: +5 on the 10 s window, +1 on 1 min
 }
 
 #: Spot order placements and cancels cost 0 weight when they succeed (since 2026-04-02).
@@ -459,6 +464,7 @@ def render_entry(op: Operation) -> str:
         ("ignore_weight_header", key in IGNORE_WEIGHT_HEADER),
         ("enums", enums_of(op)),
         ("pool", POOLS.get(key)),
+        ("orders_by_window", ORDERS_BY_WINDOW.get(key, ())),
     ]
     defaults = {f.name: f.default for f in dataclasses.fields(Endpoint)}
     args += [f"{n}={_literal(v)}" for n, v in extras if v != defaults[n]]

@@ -11,9 +11,8 @@ import hashlib
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.fake_market import ApiError, Call
+from tests.fakes.fake_market import ApiError, Call, Market
 from tests.fakes.fake_trading import int_param
-from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
     from collections.abc import Callable

@@ -2,9 +2,11 @@
 and benchmarks: clock-aligned rate-limit windows with weight headers, 429 then escalating 418
 bans, API-key and signature checks, timestamp windows, fault knobs and a request log.
 
-Weights, required parameters and security come from ``utils.binance.binance_constants``;
-limits live in ``fake_limits``, key checks in ``fake_signing``, market data and orders in
-``fake_market``/``fake_trading`` (routed by ``fake_routes``). Not a matching engine.
+Weights, order counts, pools, required parameters and security come from the fake's own
+table (``fake_weights_table``, transcribed from shared/BINANCE.md and shared/specs/), never
+from the product's; limits live in ``fake_limits``, key checks in ``fake_signing``, market data
+and orders in ``fake_market``/``fake_trading`` (routed by ``fake_routes``). Not a matching
+engine.
 Run by hand: ``python -m tests.fakes.fake_binance --port 8000``.
 """
 
@@ -24,17 +26,19 @@ from aiohttp import web
 
 from tests.fakes.fake_accounts import FakeAccounts
 from tests.fakes.fake_limits import MarketLimits
-from tests.fakes.fake_market import ApiError, Call, FakeMarket
+from tests.fakes.fake_market import ApiError, Call, FakeMarket, Market
 from tests.fakes.fake_routes import build_routes
 from tests.fakes.fake_signing import KeyRing, missing_param
 from tests.fakes.fake_trading import FakeTrading
+from tests.fakes.fake_weights import DEFAULT_WINDOWS, PoolKind, Window, market_of
+from tests.fakes.fake_weights_table import OPS
 from tests.fakes.local_server import LocalServer
-from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS
-from utils.binance.binance_types import Endpoint, Market, PoolKind, RateWindow
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
     from decimal import Decimal
+
+    from tests.fakes.fake_weights import Op, WindowSpec
 
 __all__ = ("TEST_API_KEY", "TEST_API_SECRET", "FakeBinance", "RecordedRequest", "main")
 
@@ -43,7 +47,6 @@ TEST_API_KEY = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A
 TEST_API_SECRET = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
 _JSON = "application/json;charset=UTF-8"
-_FUTURES_PREFIXES = ("/fapi/", "/futures/")
 _5XX = {
     408: (
         -1007,
@@ -96,13 +99,17 @@ class _Req:
 
 
 class FakeBinance(LocalServer):
-    """The fake exchange; ``async with FakeBinance() as fake:`` serves at ``fake.url``."""
+    """The fake exchange; ``async with FakeBinance() as fake:`` serves at ``fake.url``.
+
+    ``spot_windows``/``futures_windows`` replace BINANCE.md §2's pools (shorter windows,
+    lower limits): any objects with ``kind``, ``interval_s`` and ``limit``.
+    """
 
     def __init__(
         self,
         *,
-        spot_windows: Sequence[RateWindow] | None = None,
-        futures_windows: Sequence[RateWindow] | None = None,
+        spot_windows: Sequence[WindowSpec] | None = None,
+        futures_windows: Sequence[WindowSpec] | None = None,
         api_keys: Mapping[str, str | bytes] | None = None,
         count_rejected_weight: bool = False,
         first_ban_s: float = 120.0,
@@ -114,7 +121,11 @@ class FakeBinance(LocalServer):
         self.background_weight: dict[Market, int] = {Market.SPOT: 0, Market.FUTURES: 0}
         given = {Market.SPOT: spot_windows, Market.FUTURES: futures_windows}
         self._limits = {
-            m: MarketLimits(m, given[m] or DEFAULT_RATE_WINDOWS[m], partial(self._background, m))
+            m: MarketLimits(
+                m,
+                [Window.of(m, w) for w in given[m] or DEFAULT_WINDOWS[m]],
+                partial(self._background, m),
+            )
             for m in Market
         }
         self._keys = KeyRing({TEST_API_KEY: TEST_API_SECRET} if api_keys is None else api_keys)
@@ -149,9 +160,9 @@ class FakeBinance(LocalServer):
         """The fake's clock in epoch seconds (serverTime, timestamp checks, windows)."""
         return time.time() + self.clock_skew_s
 
-    def set_price(self, symbol: str, price: Decimal | str, market: Market | None = None) -> None:
+    def set_price(self, symbol: str, price: Decimal | str, market: str | None = None) -> None:
         """Spot price (futures mark follows by a small basis), or pin the futures mark."""
-        self.market.set_price(symbol, price, market)
+        self.market.set_price(symbol, price, None if market is None else Market(market))
 
     def fail_next(self, n: int, *, status: int = 503, key: str | None = None) -> None:
         self._knobs.append(_Knob("fail", n, key, status))
@@ -165,10 +176,8 @@ class FakeBinance(LocalServer):
     def accept_then_hang(self, key: str, n: int = 1) -> None:
         self._knobs.append(_Knob("accept_then_hang", n, key))
 
-    def force_429(
-        self, n: int = 1, *, retry_after_s: int = 1, market: Market = Market.SPOT
-    ) -> None:
-        limits = self._limits[market]
+    def force_429(self, n: int = 1, *, retry_after_s: int = 1, market: str = Market.SPOT) -> None:
+        limits = self._limits[Market(market)]
         limits.forced, limits.forced_retry_s = n, retry_after_s
 
     @property
@@ -181,8 +190,8 @@ class FakeBinance(LocalServer):
         for limits in self._limits.values():
             limits.grace_s = seconds
 
-    def burn_weight(self, market: Market, weight: int) -> None:
-        self._limits[market].charge(self.now(), weight)
+    def burn_weight(self, market: str, weight: int) -> None:
+        self._limits[Market(market)].charge(self.now(), weight)
 
     # --- recording ---------------------------------------------------------------------
     @property
@@ -200,16 +209,24 @@ class FakeBinance(LocalServer):
             )
         return len(self.requests) if key is None else self._counts[key]
 
-    def window_usage(self, market: Market, interval_s: int | None = None) -> dict[int, int]:
+    def window_usage(self, market: str, interval_s: int | None = None) -> dict[int, int]:
         """Window index -> weight used, for every REQUEST_WEIGHT window seen so far."""
-        pools = self._limits[market].weight
+        pools = self._limits[Market(market)].weight
         return dict(next(p for p in pools if interval_s in (None, p.interval)).counts)
 
-    def weight_limit(self, market: Market) -> int:
-        return self._limits[market].weight[0].limit
+    def order_usage(
+        self, market: str, interval_s: int, api_key: str | None = TEST_API_KEY
+    ) -> dict[int, int]:
+        """Window index -> new orders the key placed, for the ORDERS window of
+        ``interval_s`` seconds (the fake's own count, as its -1015 decisions use it)."""
+        pool = next(p for p in self._limits[Market(market)].orders if p.interval == interval_s)
+        return {idx: n for (key, idx), n in pool.counts.items() if key == api_key}
 
-    def weight_window_s(self, market: Market) -> int:
-        return self._limits[market].weight[0].interval
+    def weight_limit(self, market: str) -> int:
+        return self._limits[Market(market)].weight[0].limit
+
+    def weight_window_s(self, market: str) -> int:
+        return self._limits[Market(market)].weight[0].interval
 
     async def wait_for_requests(
         self,
@@ -236,7 +253,7 @@ class FakeBinance(LocalServer):
         raw_body = await request.read() if request.body_exists else b""
         params = dict(parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True))
         params.update(parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True))
-        market = Market.FUTURES if path.startswith(_FUTURES_PREFIXES) else Market.SPOT
+        market = Market(market_of(path))
         req = _Req(
             self.now(),
             self._limits[market],
@@ -246,19 +263,21 @@ class FakeBinance(LocalServer):
             params.pop("signature", None) is not None,
             (raw_query, raw_body),
         )
-        ep, headers = ENDPOINTS.get(req.key), {"Content-Type": _JSON}
+        op, headers = OPS.get(req.key), {"Content-Type": _JSON}
         hang_after, result = False, None
         try:
-            if ep is None:
+            if op is None:
                 raise ApiError(404, -5000, f"Path {path}, Method {method} is invalid")
             req.charged, err = req.limits.admit(
                 req.now,
-                _cost(ep, params),
+                op.weight.of(params),
                 count_rejected=self.count_rejected_weight,
                 first_ban_s=self.first_ban_s,
             )
             if err is not None:
                 raise err
+            if op.pool is not None:
+                req.limits.admit_own(req.now, op.pool)
             if self.outage_status is not None:
                 raise ApiError(self.outage_status, *_5XX.get(self.outage_status, _INTERNAL))
             knob = self._take_knob(req.key, before=True)
@@ -269,9 +288,9 @@ class FakeBinance(LocalServer):
                 if knob.kind == "hang":
                     await self._closed.wait()
                 return _abort(request)
-            call = self._admitted_call(ep, req)
+            call = self._admitted_call(op, req)
             hang_after = self._take_knob(req.key, before=False) is not None
-            result = self._run(ep, req, call, headers)
+            result = self._run(op, req, call, headers)
             status = 200
         except ApiError as e:
             status, result = e.status, {"code": e.code, "msg": e.msg}
@@ -285,30 +304,30 @@ class FakeBinance(LocalServer):
             await asyncio.sleep(self.latency_s)
         return web.Response(body=orjson.dumps(result), status=status, headers=headers)
 
-    def _admitted_call(self, ep: Endpoint, req: _Req) -> Call:
+    def _admitted_call(self, op: Op, req: _Req) -> Call:
         """Key, signature, parameter and ORDERS checks; the call for the handler."""
-        if ep.needs_key:
+        if op.needs_key:
             self._keys.check_key(req.api_key)
         now_ms = int(req.now * 1000)
-        if ep.signed:
+        if op.signed:
             self._keys.check_signed(req.api_key or "", req.params, req.raw, now_ms)
-        missing = next((name for name in ep.required if not req.params.get(name)), None)
+        missing = next((name for name in op.required if not req.params.get(name)), None)
         if missing is not None:
             raise missing_param(missing)
-        call = Call(req.limits.market, ep.key, req.params, req.api_key, now_ms)
+        call = Call(req.limits.market, op.key, req.params, req.api_key, now_ms)
         call.symbols = self.market.check_symbols(call)
-        if ep.orders:
-            req.limits.admit_orders(req.now, req.api_key, ep.orders)
+        if op.places_orders:
+            req.limits.admit_orders(req.now, req.api_key, op)
         return call
 
-    def _run(self, ep: Endpoint, req: _Req, call: Call, headers: dict[str, str]) -> Any:
-        """The handler's result; a success refunds down to ``weight_on_success``."""
-        handler = self._routes.get(ep.key)
+    def _run(self, op: Op, req: _Req, call: Call, headers: dict[str, str]) -> Any:
+        """The handler's result; a success of a spot order or cancel is refunded to 0."""
+        handler = self._routes.get(op.key)
         result = handler(call) if handler is not None else {}
-        if ep.weight_on_success is not None:
-            req.limits.charge(req.now, ep.weight_on_success - req.charged)
-            req.charged = ep.weight_on_success
-        if ep.orders:
+        if op.free_on_success:
+            req.limits.charge(req.now, -req.charged)
+            req.charged = 0
+        if op.places_orders:
             req.limits.order_headers(req.now, req.api_key, headers)
         return result
 
@@ -344,13 +363,6 @@ class FakeBinance(LocalServer):
                 fut.set_result(None)
 
 
-def _cost(ep: Endpoint, params: Mapping[str, str]) -> int:
-    try:
-        return ep.weight.cost(params)
-    except (ValueError, TypeError):  # a malformed ``limit``: the handler answers -1100
-        return ep.weight.base
-
-
 def _abort(request: web.Request) -> web.Response:
     """Drop the connection; aiohttp then fails to write this dummy answer and moves on."""
     if request.transport is not None:
@@ -359,9 +371,9 @@ def _abort(request: web.Request) -> web.Response:
 
 
 async def _serve_forever(args: argparse.Namespace) -> None:
-    def windows(market: Market, limit: int) -> list[RateWindow]:
-        rest = [w for w in DEFAULT_RATE_WINDOWS[market] if w.kind is not PoolKind.REQUEST_WEIGHT]
-        return [RateWindow(market, PoolKind.REQUEST_WEIGHT, args.window_s, limit), *rest]
+    def windows(market: str, limit: int) -> list[Window]:
+        rest = [w for w in DEFAULT_WINDOWS[market] if w.kind is not PoolKind.REQUEST_WEIGHT]
+        return [Window(market, PoolKind.REQUEST_WEIGHT, args.window_s, limit), *rest]
 
     fake = FakeBinance(
         spot_windows=windows(Market.SPOT, args.spot_weight_limit),

@@ -5,20 +5,20 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-from utils.binance.binance_types import Market
+from tests.fakes.fake_market import Market
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
     from tests.fakes.fake_market import FakeMarket, SymbolInfo
-    from utils.binance.binance_types import RateWindow
+    from tests.fakes.fake_weights import Window
 
 __all__ = ("exchange_info", "render_rate_limits")
 
 _UNITS = ((86400, "DAY"), (3600, "HOUR"), (60, "MINUTE"), (1, "SECOND"))
 
 
-def render_rate_limits(windows: Sequence[RateWindow]) -> list[dict[str, Any]]:
+def render_rate_limits(windows: Sequence[Window]) -> list[dict[str, Any]]:
     """``exchangeInfo.rateLimits`` from windows, each in the largest unit dividing it."""
     out = []
     for w in windows:
@@ -37,20 +37,20 @@ def render_rate_limits(windows: Sequence[RateWindow]) -> list[dict[str, Any]]:
 def exchange_info(
     fake: FakeMarket,
     market: Market,
-    windows: Sequence[RateWindow],
+    windows: Sequence[Window],
     now_ms: int,
     only: list[str] | None,
 ) -> dict[str, Any]:
     """Spot or futures exchangeInfo; ``rateLimits`` rendered from the served windows."""
     names = only if only is not None else fake.universe(market)
-    build = _spot_symbol if market is Market.SPOT else _futures_symbol
+    build = _spot_symbol if market == Market.SPOT else _futures_symbol
     info: dict[str, Any] = {
         "timezone": "UTC",
         "serverTime": now_ms,
         "rateLimits": render_rate_limits(windows),
         "exchangeFilters": [],
     }
-    if market is Market.FUTURES:
+    if market == Market.FUTURES:
         info["futuresType"] = "U_MARGINED"
         info["assets"] = [
             {"asset": a, "marginAvailable": True, "autoAssetExchange": "-10000"}

@@ -1,9 +1,11 @@
 """Rate limiting of the fake exchange for one market and one IP: clock-aligned windows per
-pool (REQUEST_WEIGHT and RAW_REQUESTS per IP, ORDERS per API key), 429 on overflow and an
-escalating 418 ban for whoever keeps sending while 429'd.
+pool (REQUEST_WEIGHT and RAW_REQUESTS per IP, ORDERS per API key, and the IP pools some
+endpoints have of their own), 429 on overflow and an escalating 418 ban for whoever keeps
+sending while 429'd.
 
 Window index = floor(now / interval_s) on the fake's clock; counts of past windows are kept
-as history. Binance's own messages and ``Retry-After`` headers are reproduced.
+as history. Binance's own messages and ``Retry-After`` headers are reproduced. What a call
+counts where comes from the fake's own table (``fake_weights``), never the product's.
 """
 
 from __future__ import annotations
@@ -12,12 +14,13 @@ import math
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.fake_market import ApiError, interval_text
-from utils.binance.binance_types import PoolKind
+from tests.fakes.fake_weights import PoolKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
-    from utils.binance.binance_types import Market, RateWindow
+    from tests.fakes.fake_market import Market
+    from tests.fakes.fake_weights import Op, OwnPool, Window
 
 __all__ = ("IN_FLIGHT_GRACE_S", "MarketLimits", "Pool")
 
@@ -32,9 +35,8 @@ class Pool:
 
     __slots__ = ("counts", "header", "interval", "limit")
 
-    def __init__(self, window: RateWindow) -> None:
-        self.interval, self.limit = window.interval_s, window.limit
-        self.header = window.header.lower()
+    def __init__(self, interval_s: int, limit: int, header: str = "") -> None:
+        self.interval, self.limit, self.header = interval_s, limit, header
         self.counts: dict[Any, int] = {}
 
 
@@ -42,13 +44,17 @@ class MarketLimits:
     """One market's pools and its 429/418 state."""
 
     def __init__(
-        self, market: Market, windows: Sequence[RateWindow], background: Callable[[], int]
+        self, market: Market, windows: Sequence[Window], background: Callable[[], int]
     ) -> None:
         self.market, self.windows = market, tuple(windows)
-        by_kind = {k: [Pool(w) for w in windows if w.kind is k] for k in PoolKind}
+        by_kind = {
+            k: [Pool(w.interval_s, w.limit, w.header) for w in windows if w.kind is k]
+            for k in PoolKind
+        }
         self.weight = by_kind[PoolKind.REQUEST_WEIGHT]
         self.raw = by_kind[PoolKind.RAW_REQUESTS]
         self.orders = by_kind[PoolKind.ORDERS]
+        self.own: dict[str, Pool] = {}  # endpoints' own pools, by name
         self.throttled_until = self.banned_until = self.throttled_at = 0.0
         self.bans = self.forced = 0
         self.grace_s = IN_FLIGHT_GRACE_S
@@ -127,11 +133,14 @@ class MarketLimits:
             pool.counts[idx] = pool.counts.get(idx, 0) + 1
         return charged, None
 
-    def admit_orders(self, now: float, api_key: str | None, n: int) -> None:
-        """Count ``n`` new orders for the key, or raise 429 -1015 (no ban follows)."""
-        for pool in self.orders:
+    def admit_orders(self, now: float, api_key: str | None, op: Op) -> None:
+        """Count the call's new orders for the key in each ORDERS window (futures
+        batchOrders: 5 on the 10 s window, 1 on the minute), or raise 429 -1015 (no ban
+        follows)."""
+        counts = [(pool, op.order_count(pool.interval)) for pool in self.orders]
+        for pool, n in counts:
             idx = int(now // pool.interval)
-            if pool.counts.get((api_key, idx), 0) + n > pool.limit:
+            if n and pool.counts.get((api_key, idx), 0) + n > pool.limit:
                 raise ApiError(
                     429,
                     -1015,
@@ -139,9 +148,28 @@ class MarketLimits:
                     f"per {interval_text(pool.interval)}.",
                     headers=retry_after((idx + 1) * pool.interval - now),
                 )
-        for pool in self.orders:
+        for pool, n in counts:
             slot = (api_key, int(now // pool.interval))
             pool.counts[slot] = pool.counts.get(slot, 0) + n
+
+    def admit_own(self, now: float, own: OwnPool) -> None:
+        """Count one request in an endpoint's own IP pool (futures ``fundingRate`` and
+        ``fundingInfo`` share 500 per 5 min), or raise 429. What Binance answers there is
+        undocumented [unverified]: the fake says -1003 with ``Retry-After`` and bans no one."""
+        pool = self.own.get(own.name)
+        if pool is None:
+            pool = self.own[own.name] = Pool(own.interval_s, own.limit)
+        idx = int(now // pool.interval)
+        used = pool.counts.get(idx, 0)
+        if used + 1 > pool.limit:
+            raise ApiError(
+                429,
+                -1003,
+                f"Too many requests; current limit is {pool.limit} requests per "
+                f"{interval_text(pool.interval)}. {_POLL}",
+                headers=retry_after((idx + 1) * pool.interval - now),
+            )
+        pool.counts[idx] = used + 1
 
 
 def retry_after(seconds: float) -> dict[str, str]:

@@ -17,9 +17,9 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.fake_exchange_info import render_rate_limits
-from tests.fakes.fake_market import ApiError, Call
+from tests.fakes.fake_market import ApiError, Call, Market
 from tests.fakes.fake_trading import int_param
-from utils.binance.binance_types import Market, PoolKind
+from tests.fakes.fake_weights import PoolKind
 
 if TYPE_CHECKING:
     from collections.abc import Mapping, Sequence
@@ -27,7 +27,7 @@ if TYPE_CHECKING:
     from tests.fakes.fake_accounts import FakeAccounts
     from tests.fakes.fake_market import FakeMarket
     from tests.fakes.fake_trading import FakeTrading
-    from utils.binance.binance_types import RateWindow
+    from tests.fakes.fake_weights import Window
 
 __all__ = ("MoreContext", "spot_handlers")
 
@@ -93,13 +93,13 @@ class MoreContext:
     market: FakeMarket
     trading: FakeTrading
     accounts: FakeAccounts
-    windows_of: Callable[[Market], Sequence[RateWindow]]
+    windows_of: Callable[[Market], Sequence[Window]]
 
     def via(self, key: str, c: Call, params: dict[str, str]) -> Any:
         """The answer of ``key``'s handler to ``c`` with ``params`` instead of its own."""
         return self.routes[key](replace(c, key=key, params=params))
 
-    def order_windows(self, market: Market) -> list[RateWindow]:
+    def order_windows(self, market: Market) -> list[Window]:
         """The ORDERS windows the fake enforces (``rateLimit/order``)."""
         return [w for w in self.windows_of(market) if w.kind is PoolKind.ORDERS]
 

@@ -13,10 +13,9 @@ import math
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.fake_market import ApiError, Call
+from tests.fakes.fake_market import ApiError, Call, Market
 from tests.fakes.fake_more import one_or_many
 from tests.fakes.fake_trading import int_param
-from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
     from collections.abc import Callable

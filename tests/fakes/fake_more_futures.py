@@ -15,12 +15,11 @@ from typing import TYPE_CHECKING, Any
 import orjson
 
 from tests.fakes.fake_exchange_info import render_rate_limits
-from tests.fakes.fake_market import ApiError, Call
+from tests.fakes.fake_market import ApiError, Call, Market
 from tests.fakes.fake_more import ZERO8, new_id
 from tests.fakes.fake_signing import missing_param
 from tests.fakes.fake_trading import int_param
-from utils.binance.binance_constants import ENDPOINTS
-from utils.binance.binance_types import Market
+from tests.fakes.fake_weights_table import OPS
 
 if TYPE_CHECKING:
     from tests.fakes.fake_more import Handler, MoreContext
@@ -431,7 +430,7 @@ class _FuturesMore:
             }
             call = Call(c.market, single, params, c.api_key, c.now_ms)
             try:
-                missing = next((n for n in ENDPOINTS[single].required if not params.get(n)), None)
+                missing = next((n for n in OPS[single].required if not params.get(n)), None)
                 if missing is not None:
                     raise missing_param(missing)
                 call.symbols = self.ctx.market.check_symbols(call)

@@ -9,15 +9,15 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from tests.fakes.fake_exchange_info import exchange_info
-from tests.fakes.fake_market import KLINE_INTERVALS_S, ApiError, Call, FakeMarket
+from tests.fakes.fake_market import KLINE_INTERVALS_S, ApiError, Call, FakeMarket, Market
 from tests.fakes.fake_more import MoreContext, spot_handlers
 from tests.fakes.fake_more_data import data_handlers
 from tests.fakes.fake_more_futures import futures_handlers
 from tests.fakes.fake_trading import FakeTrading, int_param
-from utils.binance.binance_types import Market, RateWindow
 
 if TYPE_CHECKING:
     from tests.fakes.fake_accounts import FakeAccounts
+    from tests.fakes.fake_weights import Window
 
 __all__ = ("Handler", "build_routes")
 
@@ -29,7 +29,7 @@ def build_routes(
     market: FakeMarket,
     trading: FakeTrading,
     accounts: FakeAccounts,
-    windows_of: Callable[[Market], Sequence[RateWindow]],
+    windows_of: Callable[[Market], Sequence[Window]],
 ) -> dict[str, Handler]:
     """Every served endpoint key with its handler."""
     routes = _MarketRoutes(market, windows_of).handlers()
@@ -44,7 +44,7 @@ def build_routes(
 
 class _MarketRoutes:
     def __init__(
-        self, market: FakeMarket, windows_of: Callable[[Market], Sequence[RateWindow]]
+        self, market: FakeMarket, windows_of: Callable[[Market], Sequence[Window]]
     ) -> None:
         self.m = market
         self.windows_of = windows_of
@@ -74,7 +74,7 @@ class _MarketRoutes:
         return exchange_info(self.m, c.market, self.windows_of(c.market), c.now_ms, c.symbols)
 
     def _depth(self, c: Call) -> dict[str, Any]:
-        spot = c.market is Market.SPOT
+        spot = c.market == Market.SPOT
         limit = int_param(c, "limit", 100 if spot else 500, 1, 5000 if spot else 1000)
         return self.m.depth(c.market, c.params["symbol"], limit, c.now_ms)
 
@@ -89,9 +89,9 @@ class _MarketRoutes:
 
     def _klines(self, c: Call) -> list[Any]:
         interval = c.params["interval"]
-        if interval not in KLINE_INTERVALS_S or (interval == "1s" and c.market is Market.FUTURES):
+        if interval not in KLINE_INTERVALS_S or (interval == "1s" and c.market == Market.FUTURES):
             raise ApiError(400, -1120, "Invalid interval.")
-        limit = int_param(c, "limit", 500, 1, 1000 if c.market is Market.SPOT else 1500)
+        limit = int_param(c, "limit", 500, 1, 1000 if c.market == Market.SPOT else 1500)
         start = int_param(c, "startTime", -1, 0) if "startTime" in c.params else None
         end = int_param(c, "endTime", -1, 0) if "endTime" in c.params else None
         return self.m.klines(c, interval, limit, (start, end))

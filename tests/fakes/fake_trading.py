@@ -13,8 +13,7 @@ from collections.abc import Callable
 from decimal import ROUND_DOWN, Decimal, InvalidOperation
 from typing import TYPE_CHECKING, Any
 
-from tests.fakes.fake_market import ApiError, Call
-from utils.binance.binance_types import Market
+from tests.fakes.fake_market import ApiError, Call, Market
 
 if TYPE_CHECKING:
     from tests.fakes.fake_market import FakeMarket

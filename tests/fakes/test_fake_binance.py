@@ -17,7 +17,8 @@ from cryptography.hazmat.primitives import serialization
 from cryptography.hazmat.primitives.asymmetric import ed25519
 
 from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET, FakeBinance
-from utils.binance.binance_types import Market, PoolKind, RateWindow
+from tests.fakes.fake_market import Market
+from tests.fakes.fake_weights import PoolKind, Window
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -43,10 +44,10 @@ async def http() -> AsyncIterator[aiohttp.ClientSession]:
         yield session
 
 
-def spot_weight(interval_s: int, limit: int) -> list[RateWindow]:
+def spot_weight(interval_s: int, limit: int) -> list[Window]:
     return [
-        RateWindow(Market.SPOT, PoolKind.REQUEST_WEIGHT, interval_s, limit),
-        RateWindow(Market.SPOT, PoolKind.ORDERS, 10, 50, per_account=True),
+        Window(Market.SPOT, PoolKind.REQUEST_WEIGHT, interval_s, limit),
+        Window(Market.SPOT, PoolKind.ORDERS, 10, 50),
     ]
 
 
@@ -393,8 +394,8 @@ async def test_successful_spot_order_costs_no_weight_but_counts_as_an_order(
 
 async def test_orders_over_the_orders_limit_answer_1015(http: aiohttp.ClientSession) -> None:
     windows = [
-        RateWindow(Market.SPOT, PoolKind.REQUEST_WEIGHT, 60, 6000),
-        RateWindow(Market.SPOT, PoolKind.ORDERS, 10, 1, per_account=True),
+        Window(Market.SPOT, PoolKind.REQUEST_WEIGHT, 60, 6000),
+        Window(Market.SPOT, PoolKind.ORDERS, 10, 1),
     ]
     async with FakeBinance(spot_windows=windows) as fake:
         align(fake, 10, 0.1)
@@ -414,9 +415,9 @@ async def test_exchange_info_renders_rate_limits_from_the_windows(
     http: aiohttp.ClientSession,
 ) -> None:
     windows = [
-        RateWindow(Market.SPOT, PoolKind.REQUEST_WEIGHT, 2, 120),
-        RateWindow(Market.SPOT, PoolKind.RAW_REQUESTS, 300, 1000),
-        RateWindow(Market.SPOT, PoolKind.ORDERS, 86400, 100, per_account=True),
+        Window(Market.SPOT, PoolKind.REQUEST_WEIGHT, 2, 120),
+        Window(Market.SPOT, PoolKind.RAW_REQUESTS, 300, 1000),
+        Window(Market.SPOT, PoolKind.ORDERS, 86400, 100),
     ]
     async with FakeBinance(spot_windows=windows) as fake:
         _, body, resp = await call(http, "GET", fake.url + "/api/v3/exchangeInfo")

@@ -1,7 +1,8 @@
-"""The fake exchange serves the whole endpoint table with handlers of its own, and the
-operations added for that keep the state the rest of the fake keeps (checked here at the
-handler level; ``tests/utils/binance/test_binance_operations.py`` calls every operation over
-HTTP through the client)."""
+"""The fake exchange serves its whole endpoint table (``fake_weights_table``, the same
+operations as the client's: ``tests/utils/binance/test_binance_fake_table.py``) with handlers
+of its own, and the operations added for that keep the state the rest of the fake keeps
+(checked here at the handler level; ``tests/utils/binance/test_binance_operations.py`` calls
+every operation over HTTP through the client)."""
 
 from __future__ import annotations
 
@@ -12,10 +13,11 @@ import pytest
 
 from tests.fakes.fake_accounts import FakeAccounts
 from tests.fakes.fake_binance import TEST_API_KEY
-from tests.fakes.fake_market import ApiError, Call, FakeMarket
+from tests.fakes.fake_market import ApiError, Call, FakeMarket, Market
 from tests.fakes.fake_routes import Handler, build_routes
 from tests.fakes.fake_trading import FakeTrading
-from utils.binance.binance_constants import DEFAULT_RATE_WINDOWS, ENDPOINTS, endpoint
+from tests.fakes.fake_weights import DEFAULT_WINDOWS
+from tests.fakes.fake_weights_table import OPS
 
 NOW_MS = 1_750_000_000_000
 LIMIT = {"symbol": "BTCUSDT", "side": "BUY", "type": "LIMIT", "timeInForce": "GTC"}
@@ -27,16 +29,15 @@ def routes() -> dict[str, Handler]:
     market = FakeMarket()
     accounts = FakeAccounts(market)
     trading = FakeTrading(market, accounts.move_position)
-    return build_routes(market, trading, accounts, lambda m: DEFAULT_RATE_WINDOWS[m])
+    return build_routes(market, trading, accounts, lambda m: DEFAULT_WINDOWS[m])
 
 
 def ask(routes: dict[str, Handler], key: str, **params: Any) -> Any:
     """What the fake answers an admitted, correctly signed request of ``key``."""
     sent = {k: str(v) for k, v in params.items()}
     symbol = sent.get("symbol")
-    call = Call(
-        endpoint(key).market, key, sent, TEST_API_KEY, NOW_MS, [symbol] if symbol else None
-    )
+    market = Market(OPS[key].market)
+    call = Call(market, key, sent, TEST_API_KEY, NOW_MS, [symbol] if symbol else None)
     return routes[key](call)
 
 
@@ -45,8 +46,8 @@ def test_every_operation_of_the_table_has_a_handler_and_nothing_else_does(
 ) -> None:
     # ``{}`` answers (ping, order/test, closing a listenKey) come from handlers too: nothing
     # falls through to the fake's default.
-    assert sorted(ENDPOINTS.keys() - routes.keys()) == []
-    assert sorted(routes.keys() - ENDPOINTS.keys()) == []
+    assert sorted(OPS.keys() - routes.keys()) == []
+    assert sorted(routes.keys() - OPS.keys()) == []
 
 
 def test_order_list_legs_are_ordinary_orders_and_cancelling_the_list_cancels_them(

@@ -249,7 +249,7 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
         "/api/v3/order/oco",
         TRADE,
         WeightRule(1),
-        orders=1,
+        orders=2,
         weight_on_success=0,
         required=("symbol", "side", "quantity", "price", "stopPrice"),
     ),
@@ -298,7 +298,7 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
         "/api/v3/orderList/oco",
         TRADE,
         WeightRule(1),
-        orders=1,
+        orders=2,
         weight_on_success=0,
         required=("symbol", "side", "quantity", "aboveType", "belowType"),
         enums=(
@@ -327,7 +327,7 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
         "/api/v3/orderList/opo",
         TRADE,
         WeightRule(1),
-        orders=1,
+        orders=2,
         weight_on_success=0,
         required=(
             "symbol",
@@ -346,7 +346,7 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
         "/api/v3/orderList/opoco",
         TRADE,
         WeightRule(1),
-        orders=1,
+        orders=3,
         weight_on_success=0,
         required=(
             "symbol",
@@ -365,7 +365,7 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
         "/api/v3/orderList/oto",
         TRADE,
         WeightRule(1),
-        orders=1,
+        orders=2,
         weight_on_success=0,
         required=(
             "symbol",
@@ -406,7 +406,7 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
         "/api/v3/orderList/otoco",
         TRADE,
         WeightRule(1),
-        orders=1,
+        orders=3,
         weight_on_success=0,
         required=(
             "symbol",
@@ -676,7 +676,14 @@ ENDPOINT_TABLE: tuple[Endpoint, ...] = (
     Endpoint(F, GET, "/fapi/v1/assetIndex", NONE, WeightRule(1)),
     # Place Multiple Orders [PX]; security: P+X; weight: §6.2
     Endpoint(
-        F, POST, "/fapi/v1/batchOrders", TRADE, WeightRule(5), orders=1, required=("batchOrders",)
+        F,
+        POST,
+        "/fapi/v1/batchOrders",
+        TRADE,
+        WeightRule(5),
+        orders=1,
+        required=("batchOrders",),
+        orders_by_window=((10, 5),),
     ),
     # Modify Multiple Orders [PX]; security: P+X; weight: default 1, unverified
     Endpoint(F, PUT, "/fapi/v1/batchOrders", TRADE, WeightRule(1), required=("batchOrders",)),

@@ -1,6 +1,7 @@
 """The weight-based rate limiter: no request leaves unless every pool it counts against
 (REQUEST_WEIGHT and RAW_REQUESTS per IP, ORDERS per account) admits it in Binance's current
-fixed, clock-aligned window.
+fixed, clock-aligned window. Orders are booked per ORDERS window as Binance counts them
+(``Endpoint.order_count``: a futures batch is 5 on the 10 s window and 1 on the minute).
 
 How it works: a call *books* its cost into the earliest window that has room in every pool
 (a ledger of windows, not a token bucket), then sleeps once until that window opens. Answers
@@ -427,8 +428,10 @@ class WeightLimiter:
                 plan.append((w, 0))
             elif w.spec.kind is PoolKind.RAW_REQUESTS:
                 plan.append((w, 1))
-            elif w.spec.kind is PoolKind.ORDERS and endpoint.orders:
-                plan.append((w, endpoint.orders))
+            elif w.spec.kind is PoolKind.ORDERS:
+                orders = endpoint.order_count(w.spec.interval_s)  # batchOrders: 5 on 10 s
+                if orders:
+                    plan.append((w, orders))
         if endpoint.pool is not None:  # outside the weight pool, counted per request
             plan.append((self._endpoint_pool(endpoint), 1))
         self._plans[endpoint.key] = result = tuple(plan)

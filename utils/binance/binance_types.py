@@ -259,9 +259,11 @@ def _count_symbols(symbols: Any) -> int:
 class Endpoint:
     """One REST operation: where it lives, how it is secured and what it costs.
 
-    ``orders`` is what one call adds to the account's ORDERS pools; ``weight_on_success``
-    is the weight actually charged when the call succeeds (spot orders cost 0 since
-    2026-04-02, failed ones pay the full weight).
+    ``orders`` is what one call adds to each of the account's ORDERS windows, except where
+    ``orders_by_window`` gives ``(interval_s, count)``: futures ``batchOrders`` counts 5 on
+    the 10 s window and 1 on the minute (``order_count``). ``weight_on_success`` is the
+    weight actually charged when the call succeeds (spot orders cost 0 since 2026-04-02,
+    failed ones pay the full weight).
 
     A call counts against its market's REQUEST_WEIGHT (and spot RAW_REQUESTS) pools, the
     account's ORDERS pools when ``orders`` > 0, and ``pool`` when set: ``(name, limit,
@@ -282,6 +284,7 @@ class Endpoint:
     ignore_weight_header: bool = False
     enums: tuple[tuple[str, tuple[str, ...]], ...] = ()
     pool: tuple[str, int, int] | None = None
+    orders_by_window: tuple[tuple[int, int], ...] = ()
 
     # Derived in __post_init__: read on every request, so computed once.
     key: str = field(init=False, repr=False, compare=False)  # "GET /api/v3/ticker/price"
@@ -301,6 +304,13 @@ class Endpoint:
         object.__setattr__(self, "signed", signed)
         object.__setattr__(self, "needs_key", security is not Security.NONE)
         object.__setattr__(self, "idempotent", idempotent)
+
+    def order_count(self, interval_s: int) -> int:
+        """New orders one call adds to the ORDERS window of ``interval_s`` seconds."""
+        for seconds, count in self.orders_by_window:
+            if seconds == interval_s:
+                return count
+        return self.orders
 
 
 @dataclass(frozen=True, slots=True)

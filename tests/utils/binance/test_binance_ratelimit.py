@@ -1,10 +1,12 @@
 """The limiter against the fake exchange over HTTP: it uses the budget Binance gives and is
 never answered 429, alone, shared between processes through Redis, and next to another
-process spending weight on the same IP."""
+process spending weight on the same IP; it books the orders of a call per ORDERS window as
+Binance counts them (a futures batch is 5 on the 10 s window, an OCO 2)."""
 
 from __future__ import annotations
 
 import asyncio
+import math
 import sys
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from tests.fakes.fake_limits import IN_FLIGHT_GRACE_S
 from tests.utils.binance.conftest import API_KEY, SECRET, EventLog, make_config, no_redis, windows
 from tests.utils.binance.workload import saturate
 from utils.binance import BinanceClient, Market
+from utils.binance.binance_types import PoolKind, RateWindow
 from utils.config import RedisConfig
 
 if TYPE_CHECKING:
@@ -248,3 +251,86 @@ async def test_calls_keep_working_when_redis_goes_away_and_share_again_when_it_r
         async with aioredis.from_url(redis_server.url) as check:
             assert await check.keys("tgbot:rl:*")  # the budget lives in Redis again
     assert scaled_fake.count(status=429) == 0
+
+
+# --- orders, per ORDERS window ----------------------------------------------------------
+LIMIT_BUY = {
+    "symbol": "BTCUSDT",
+    "side": "BUY",
+    "type": "LIMIT",
+    "timeInForce": "GTC",
+    "quantity": "0.001",
+    "price": "60000",
+}
+BATCH = "POST /fapi/v1/batchOrders"
+OCO = "POST /api/v3/orderList/oco"
+
+
+def align(fake: FakeBinance, interval_s: int, offset_s: float) -> None:
+    """Skew the fake's clock (and so Binance's clock the client syncs to) to ``offset_s``
+    into one of its windows: the calls before the awaited boundary cannot straddle one."""
+    now = time.time()
+    fake.clock_skew_s = (math.floor(now / interval_s) + 1) * interval_s + offset_s - now
+
+
+async def test_futures_batches_fill_the_10s_order_window_and_one_more_waits_for_the_next(
+    backend: RedisConfig,
+) -> None:
+    # BINANCE.md §6.2: a batch is 5 orders on the 10 s window and 1 on the minute. 25 per 10 s
+    # (the real 300, scaled): five batches fill it; booked as one order each, the sixth would
+    # go out at once and be answered 429 -1015.
+    f, orders = Market.FUTURES, PoolKind.ORDERS
+    futures = [
+        RateWindow(f, PoolKind.REQUEST_WEIGHT, 60, 2400),
+        RateWindow(f, orders, 10, 25, per_account=True),
+        RateWindow(f, orders, 60, 1200, per_account=True),
+    ]
+    five = orjson.dumps([LIMIT_BUY] * 5).decode()
+    async with FakeBinance(futures_windows=futures, api_keys={API_KEY: SECRET}) as fake:
+        align(fake, 10, 6.5)
+        config = make_config(fake, rate_limit_margin=0)
+        async with BinanceClient(config=config, redis=backend) as client:
+            await client.call("GET /fapi/v1/openOrders", symbol="BTCUSDT")  # limits, clock
+            answers = await asyncio.gather(
+                *(client.call(BATCH, batchOrders=five) for _ in range(6))
+            )
+    assert [[order["status"] for order in batch] for batch in answers] == [["NEW"] * 5] * 6
+    assert fake.count(status=429) == 0
+    per_10s = fake.order_usage(f, 10)  # the fake's own count, from its own table
+    first = min(per_10s)
+    assert per_10s == {first: 25, first + 1: 5}
+    assert sum(fake.order_usage(f, 60).values()) == 6
+    sent = sorted(int(r.t // 10) for r in fake.requests if r.key == BATCH)
+    assert sent == [first] * 5 + [first + 1]  # held back until the next window, then sent
+
+
+async def test_spot_ocos_count_two_orders_each_and_the_one_without_room_waits(
+    backend: RedisConfig,
+) -> None:
+    # The spot swagger: "OCOs add 2 orders to the unfilled order count". 4 orders per 2 s:
+    # two OCOs fill the window; the third waits for the next.
+    s = Market.SPOT
+    spot = [
+        RateWindow(s, PoolKind.REQUEST_WEIGHT, 60, 6000),
+        RateWindow(s, PoolKind.ORDERS, 2, 4, per_account=True),
+    ]
+    oco = {
+        "symbol": "BTCUSDT",
+        "side": "SELL",
+        "quantity": "0.001",
+        "aboveType": "LIMIT_MAKER",
+        "abovePrice": "70000",
+        "belowType": "STOP_LOSS",
+        "belowStopPrice": "60000",
+    }
+    async with FakeBinance(spot_windows=spot, api_keys={API_KEY: SECRET}) as fake:
+        align(fake, 2, 0.5)
+        config = make_config(fake, rate_limit_margin=0)
+        async with BinanceClient(config=config, redis=backend) as client:
+            await client.call("GET /api/v3/openOrders", symbol="BTCUSDT")  # limits, clock
+            lists = await asyncio.gather(*(client.call(OCO, **oco) for _ in range(3)))
+    assert [len(answer["orders"]) for answer in lists] == [2, 2, 2]
+    assert fake.count(status=429) == 0
+    per_window = fake.order_usage(s, 2)
+    first = min(per_window)
+    assert per_window == {first: 4, first + 1: 2}
