@@ -102,6 +102,9 @@ class Notifier:
         self.outbox = outbox
         self._config = config
         self.on_event = on_event
+        #: Awaited with a chat's id once a send found it unreachable (403 blocked or kicked,
+        #: 400 chat not found) and its messages were parked: the alarms pause on it.
+        self.on_chat_parked: Callable[[int], Awaitable[object]] | None = None
         self._clock = clock
         self._owner = uuid.uuid4().hex
         self._wake = asyncio.Event()
@@ -385,6 +388,8 @@ class Notifier:
         _log.warning(
             "chat_parked", chat_id=job.chat_id, state=str(state), reason=reason, parked=parked
         )
+        if self.on_chat_parked is not None:
+            await self.on_chat_parked(job.chat_id)
 
     async def _give_up(self, job: Job, reason: str) -> None:
         self.counters["dead"] += 1

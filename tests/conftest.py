@@ -86,6 +86,15 @@ class RedisServer:
             process.kill()
             await process.wait()
 
+    async def kill(self) -> None:
+        """SIGKILL, as a crash or the OOM killer: nothing is flushed on the way out, so only
+        what ``appendonly`` (``appendfsync always``) wrote before each reply survives."""
+        process, self._process = self._process, None
+        if process is None or process.returncode is not None:
+            return
+        process.kill()
+        await process.wait()
+
     async def restart(self) -> None:
         await self.stop()
         await self.start()

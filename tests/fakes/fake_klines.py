@@ -6,6 +6,12 @@ Before the fake started, each series follows a fixed wave ending at the symbol's
 From then on a candle follows the prices set (``set_price``), at the times they were set: its
 open is the previous close, its close the price at its close time (the current price while it
 is open), its high and low span the prices in between. A closed candle never changes.
+
+A test may instead give a (market, symbol, interval) a series of its own (``serve_series``,
+REST only): the candles that closed last are the series' rows, a missing row is a candle
+Binance did not list (a gap), there is no candle before the series (a listing), the
+closed candles after it stay at its last close with no volume, and the forming candle runs
+from that close to the symbol's current price.
 """
 
 from __future__ import annotations
@@ -21,7 +27,7 @@ if TYPE_CHECKING:
 
     from tests.fakes.fake_market import FakeMarket
 
-__all__ = ("KLINE_INTERVALS_S", "FakeCandles", "kline_interval_ms")
+__all__ = ("KLINE_INTERVALS_S", "FakeCandles", "Ohlcv", "kline_interval_ms")
 
 _DAY = 86400
 #: Kline interval -> seconds; ``1M`` is taken as 30 days.
@@ -35,6 +41,7 @@ _WEEK_OFFSET_MS = 4 * 86_400_000  # the epoch was a Thursday; Binance weeks open
 _CLOSED_CACHE = 100_000
 SPOT, FUTURES = "spot", "futures"  # Binance's markets, as the fake names them
 _Key = tuple[str, str | None]  # (symbol, None) spot prices; (symbol, FUTURES) pinned marks
+Ohlcv = tuple[float, float, float, float, float]  # open, high, low, close, volume
 
 
 def kline_interval_ms(interval: str) -> tuple[int, int]:
@@ -53,6 +60,16 @@ class FakeCandles:
             for symbol, price in market.prices.items()
         }
         self._closed: dict[tuple[Any, ...], list[Any]] = {}
+        self._series: dict[tuple[str, str, str], tuple[int, list[Ohlcv | None]]] = {}
+
+    def serve_series(
+        self, market: str, symbol: str, interval: str, series: list[Ohlcv | None]
+    ) -> None:
+        """From now on REST lists ``series`` (oldest first; None: no candle) as ``symbol``'s
+        ``interval`` candles, its last row being the candle that closed last."""
+        iv = kline_interval_ms(interval)[0]
+        first = self.open_time(interval, self.now_ms()) - len(series) * iv
+        self._series[(str(market), symbol, interval)] = (first, list(series))
 
     def now_ms(self) -> int:
         return int(self.clock() * 1000)
@@ -104,6 +121,8 @@ class FakeCandles:
         now_ms: int,
     ) -> list[list[Any]]:
         """REST rows: from ``span``'s start, or ending at its end or at the open candle."""
+        if (str(market), symbol, interval) in self._series:
+            return self._series_rows(market, (str(market), symbol, interval), limit, span, now_ms)
         iv, shift = kline_interval_ms(interval)
         start_ms, end_ms = span
         end = now_ms if end_ms is None else min(end_ms, now_ms)
@@ -170,6 +189,35 @@ class FakeCandles:
             self._closed[key] = row
         return row
 
+    def _series_rows(
+        self,
+        market: str,
+        key: tuple[str, str, str],
+        limit: int,
+        span: tuple[int | None, int | None],
+        now_ms: int,
+    ) -> list[list[Any]]:
+        first, series = self._series[key]
+        iv = kline_interval_ms(key[2])[0]
+        last_open = self.open_time(key[2], now_ms)
+        level = next(row[3] for row in reversed(series) if row is not None)
+        rows: list[list[Any]] = []
+        open_ms = first
+        now = self._price(market, key[1], now_ms, now_ms)
+        forming = (level, max(level, now), min(level, now), now, 1.0)
+        for k in range((last_open - first) // iv + 1):
+            row = series[k] if k < len(series) else (level, level, level, level, 0.0)
+            if k >= len(series) and open_ms == last_open:
+                row = forming
+            if row is not None:
+                rows.append(_series_row(open_ms, iv, row))
+            open_ms += iv
+        start_ms, end_ms = span
+        if start_ms is not None:
+            return [r for r in rows if r[0] >= start_ms][:limit]
+        end = now_ms if end_ms is None else min(end_ms, now_ms)
+        return [r for r in rows if r[0] <= end][-limit:]
+
     # --- prices over time --------------------------------------------------------------
     def _price(self, market: str, symbol: str, at_ms: int, now_ms: int | None = None) -> float:
         """The price at ``at_ms``: the current one from ``now_ms`` on."""
@@ -185,15 +233,22 @@ class FakeCandles:
         return float(self._market.mark_of(symbol, Decimal(str(spot))))
 
     def _changes(self, market: str, symbol: str, after_ms: int, until_ms: int) -> list[float]:
-        """Prices set in ``(after_ms, until_ms]``."""
+        """Prices set in ``(after_ms, until_ms]``, each of them: two set in one millisecond
+        were both traded."""
         keys: list[_Key] = [(symbol, None)]
-        if market is FUTURES:
+        if market == FUTURES:
             keys.append((symbol, FUTURES))
         out: list[float] = []
         for key in keys:
-            times = self._tape.get(key, ([], []))[0]
+            times, prices = self._tape.get(key, ([], []))
             lo, hi = bisect.bisect_right(times, after_ms), bisect.bisect_right(times, until_ms)
-            out += [self._price(market, symbol, t) for t in times[lo:hi]]
+            for t, price in zip(times[lo:hi], prices[lo:hi], strict=True):
+                if market == SPOT or key[1] == FUTURES:
+                    out.append(price)
+                else:  # a spot price moves the futures mark unless one is pinned then
+                    pinned = self._at((symbol, FUTURES), t)
+                    mark = self._market.mark_of(symbol, Decimal(str(price)))
+                    out.append(float(mark) if pinned is None else pinned)
         return out
 
     def _at(self, key: _Key, at_ms: int) -> float | None:
@@ -215,3 +270,18 @@ class FakeCandles:
             return base * (1 + 0.01 * (math.sin(k * 0.37 + seed) - math.sin(k0 * 0.37 + seed)))
 
         return close_at
+
+
+def _series_row(open_ms: int, iv: int, row: Ohlcv) -> list[Any]:
+    o, h, low, c, v = row
+    return [
+        open_ms,
+        *(f"{p:.8f}" for p in (o, h, low, c)),
+        f"{v:.8f}",
+        open_ms + iv - 1,
+        f"{v * c:.8f}",
+        int(v),
+        f"{v / 2:.8f}",
+        f"{v * c / 2:.8f}",
+        "0",
+    ]

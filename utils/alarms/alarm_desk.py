@@ -58,6 +58,11 @@ class AlarmDelivery(Protocol):
         """gettext in ``locale`` (English when None or unknown)."""
         ...
 
+    def on_unreachable(self, pause: Callable[[int], Awaitable[object]]) -> None:
+        """Have ``pause(chat_id)`` awaited as soon as a send finds a chat unreachable (a 403:
+        it blocked the bot), so that its alarms stop before their next firing."""
+        ...
+
 
 class FiringDesk:
     """``put`` firings (sync, from the engine's feeder), ``run`` the delivery loop."""

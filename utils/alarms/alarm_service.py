@@ -22,8 +22,10 @@ The limits: a merged message regrouped differently on replay is a different job;
 the klines do not show (the feed's gaps over ``MAX_GAP_MINUTES``) is not replayed.
 
 Alarms of one chat that fire in the same second are merged into one message. Expired alarms
-are looked for every ``ALARM_SWEEP_S``; their chats are told. A chat the delivery finds
-unreachable (it blocked the bot) has its alarms paused; ``resume_chat`` gives them back.
+are looked for every ``ALARM_SWEEP_S``; their chats are told. A chat that blocked the bot has
+its alarms paused (not deleted) as soon as a send to it meets Telegram's 403 (the delivery's
+``on_unreachable`` calls ``pause_chat``), and, should that have failed, before the next
+firing the desk finds it unreachable for; ``resume_chat`` (``/start``) gives them back.
 """
 
 from __future__ import annotations
@@ -125,6 +127,7 @@ class AlarmService:
             binance, store, self._meta, lease or LocalLease(), self.desk, settings, clock
         )
         self._desk_task: asyncio.Task[None] | None = None
+        delivery.on_unreachable(self.pause_chat)
 
     @property
     def settings(self) -> AlarmConfig:

@@ -38,7 +38,7 @@ from utils.binance.binance_types import Market
 from utils.config import AlarmConfig, RedisConfig
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import AsyncIterator, Awaitable, Callable
     from pathlib import Path
 
     from tests.conftest import RedisServer
@@ -79,6 +79,9 @@ class Recorder:
 
     def translator(self, locale: str | None) -> Callable[[str], str]:
         return str
+
+    def on_unreachable(self, pause: Callable[[int], Awaitable[object]]) -> None:
+        self.pause = pause  # a 403 is the bot's business (tests/bot/test_alarm_wire.py)
 
     def to(self, chat_id: int) -> list[Sent]:
         return [s for s in self.sent if s.chat_id == chat_id]
