@@ -131,12 +131,20 @@ class _Socket:
 
 class ConnectGate:
     """At most ``limit`` connection attempts per ``window_s`` for everything behind one IP
-    (Binance: 300 per 5 minutes); a further attempt waits for the oldest to age out."""
+    (Binance: 300 per 5 minutes); a further attempt waits for the oldest to age out, and
+    ``margin_s`` more: Binance counts an attempt when it arrives, and the oldest may have
+    taken longer on its way than the new one will."""
 
     def __init__(
-        self, limit: int, window_s: float, *, clock: Callable[[], float] = time.monotonic
+        self,
+        limit: int,
+        window_s: float,
+        *,
+        margin_s: float = 0.2,
+        clock: Callable[[], float] = time.monotonic,
     ) -> None:
-        self._limit, self._window_s, self._clock = limit, window_s, clock
+        self._limit, self._clock = limit, clock
+        self._window_s = window_s + margin_s
         self._attempts: deque[float] = deque()
 
     async def admit(self) -> None:
@@ -228,8 +236,9 @@ class StreamConnection:
             await self._backoff(attempt)
 
     async def _open(self) -> _Socket:
-        await self.host.admit()
         from websockets.asyncio.client import connect  # noqa: PLC0415 - on first stream only
+
+        await self.host.admit()  # after the import: the attempt leaves right after it counts
 
         ws = await connect(
             self.url,
