@@ -39,6 +39,8 @@ from aiogram.utils.i18n import SimpleI18nMiddleware
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from analysis.chart import Charts
+from analysis.chart_pool import ChartPool
 from bot.alarm_delivery import NotifierDelivery
 from bot.alerts import AdminAlerts
 from bot.i18n import LOCALES, build_i18n
@@ -102,6 +104,7 @@ class BotApp:
     intake: Intake
     receiver: Receiver
     alarms: AlarmService
+    charts: Charts  # chart renders: their process pool starts on the first /chart
     redis: Redis | None = None  # the process's one Redis client, when REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
@@ -116,9 +119,12 @@ class BotApp:
 _APP: web.AppKey[BotApp] = web.AppKey("bot_app", BotApp)
 
 
-def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> BotApp:
+def build_app(
+    settings: Settings, *, features: Sequence[Feature] = FEATURES, charts: Charts | None = None
+) -> BotApp:
     """Build every object from the settings; nothing is opened yet. ``features`` are the
-    feature modules whose routers and declared commands the bot serves."""
+    feature modules whose routers and declared commands the bot serves; ``charts`` draws
+    ``/chart`` (default: a pool of ``DEFAULT_WORKERS`` render processes)."""
     tg = settings.telegram
     if tg.bot_token is None:
         raise ValueError("BOT_TOKEN is not set")
@@ -167,6 +173,7 @@ def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> 
     in_flight = InFlight()
     app_started = time.monotonic()
     commands = declared_commands(features)
+    charts = Charts(ChartPool()) if charts is None else charts
     dp = Dispatcher(
         binance=binance,
         notifier=notifier,
@@ -176,6 +183,7 @@ def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> 
         access=AccessPolicy(allowed=frozenset(tg.allowed_user_ids), admins=tg.admin_ids),
         price_retry_s=tg.price_retry_s,
         alarms=alarms,
+        charts=charts,
     )
     dp.update.outer_middleware(in_flight)
     SimpleI18nMiddleware(i18n).setup(dp)  # outer: the locale is known before the throttle
@@ -201,6 +209,7 @@ def build_app(settings: Settings, *, features: Sequence[Feature] = FEATURES) -> 
         intake=intake,
         receiver=receiver,
         alarms=alarms,
+        charts=charts,
         redis=redis,
         started_at=app_started,
     )
@@ -262,6 +271,7 @@ async def serve(app: BotApp, *, handle_signals: bool = True) -> None:
             stack.push_async_callback(app.redis.aclose)
         stack.push_async_callback(app.bot.session.close)
         await stack.enter_async_context(app.binance)
+        stack.push_async_callback(app.charts.aclose)  # after the handlers, with the client
         await app.outbox.open()
         stack.push_async_callback(app.outbox.close)
         await app.intake.open()

@@ -10,7 +10,8 @@ Handlers receive their services by name from the dispatcher's workflow data: ``b
 (the ``BinanceClient``), ``notifier`` (``handler.deps.Delivery``), ``tasks``
 (``utils.tasks.BackgroundTasks``), ``started_at``, ``commands`` (the declared commands),
 ``access`` (``handler.commands.AccessPolicy``), ``price_retry_s`` (how long ``/price``
-retries during an outage) and ``alarms`` (``utils.alarms.alarm_service.AlarmService``).
+retries during an outage), ``alarms`` (``utils.alarms.alarm_service.AlarmService``) and
+``charts`` (``analysis.chart.Charts``).
 """
 
 from __future__ import annotations
@@ -20,7 +21,7 @@ from typing import TYPE_CHECKING, Final
 from aiogram import Router
 from aiogram.dispatcher.flags import get_flag
 
-from handler import alarm, balance, errors, fallback, price, start, stats
+from handler import alarm, balance, chart, errors, fallback, price, start, stats, ta
 from handler.commands import COMMAND_FLAG
 
 if TYPE_CHECKING:
@@ -31,7 +32,7 @@ if TYPE_CHECKING:
 __all__ = ("FEATURES", "build_router", "declared_commands")
 
 #: Every feature module, in the order of the menu and of /help; the error router last.
-FEATURES: Final[tuple[Feature, ...]] = (price, alarm, balance, stats, start, errors)
+FEATURES: Final[tuple[Feature, ...]] = (price, alarm, ta, chart, balance, stats, start, errors)
 
 
 def build_router(features: Sequence[Feature] = FEATURES) -> Router:

@@ -22,6 +22,8 @@ from aiogram.filters import Command
 from aiogram.types import BotCommand
 from aiogram.utils.i18n import gettext as _
 
+from utils.text import escape
+
 if TYPE_CHECKING:
     from collections.abc import Iterable, Mapping, Sequence
 
@@ -69,6 +71,7 @@ class CommandSpec:
     access: Level | None = None  # None: everyone may run it
     private_only: bool = False  # answered only in a private chat; elsewhere, private_reason
     private_reason: str = N_("This command works only in a private chat with me.")
+    detail: tuple[str, ...] = ()  # ``N_`` message ids: what ``/help <name>`` adds, a line each
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):
@@ -91,6 +94,10 @@ class CommandSpec:
         usage = f"/{self.name} {self.args}" if self.args else f"/{self.name}"
         line = f"{usage} — {_(self.help)}"
         return f"{line} ({_(_AUDIENCE[self.access])})" if self.access else line
+
+    def detail_text(self) -> str:
+        """``/help <name>``: the help line, then the detail lines, in the current locale."""
+        return "\n".join((self.help_line(), *(escape(_(line)) for line in self.detail)))
 
 
 @dataclass(frozen=True, slots=True)

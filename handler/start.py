@@ -15,6 +15,7 @@ from handler.commands import N_, CommandSpec, help_lines
 if TYPE_CHECKING:
     from collections.abc import Sequence
 
+    from aiogram.filters import CommandObject
     from aiogram.types import ChatMemberUpdated, Message
 
     from handler.deps import Delivery
@@ -43,8 +44,13 @@ async def cmd_start(
     await message.answer(_("Hello! ") + help_text(commands))
 
 
-async def cmd_help(message: Message, commands: Sequence[CommandSpec]) -> None:
-    await message.answer(help_text(commands))
+async def cmd_help(
+    message: Message, commands: Sequence[CommandSpec], command: CommandObject | None = None
+) -> None:
+    """``/help``, or ``/help ta``: one command's help with its detail (when it has one)."""
+    name = (command.args or "").strip().lstrip("/").lower() if command else ""
+    spec = next((s for s in commands if s.name == name and s.detail), None)
+    await message.answer(spec.detail_text() if spec else help_text(commands))
 
 
 async def on_blocked(

@@ -13,9 +13,7 @@ from aiogram import Router
 from bot.app import build_app
 from handler import FEATURES
 from handler.commands import CommandSpec
-from handler.format import fmt_price
 from tests.bot.conftest import ADMIN, ALLOWED, STRANGER, Harness, running
-from utils.binance.binance_a import Market
 
 if TYPE_CHECKING:
     import io
@@ -40,12 +38,12 @@ async def test_price_answers_spot_and_futures_for_both_symbols_in_one_fan_out(
 ) -> None:
     (reply,) = await harness.ask(ALLOWED, "/price btc eth")
     table = rows(reply.text)
-    for symbol in ("BTCUSDT", "ETHUSDT"):
-        spot, mark, funding, change = table[symbol]
-        assert spot == fmt_price(harness.binance.market.price(symbol))
-        assert mark == fmt_price(harness.binance.market.price(symbol, Market.FUTURES))
-        assert funding.endswith("%")
-        assert change.endswith("%")
+    # The fake exchange's prices; its futures mark sits 0.05 % above spot.
+    assert table == {
+        "SYMBOL": ["SPOT", "MARK", "FUNDING", "24H"],
+        "BTCUSDT": ["65000.00", "65032.50", "+0.0100%", "+2.04%"],
+        "ETHUSDT": ["3500.00", "3501.75", "+0.0100%", "+2.04%"],
+    }
     # one batched spot call for prices, one for 24 h changes, a mark price per symbol
     assert harness.binance.count("GET /api/v3/ticker/price") == 1
     assert harness.binance.count("GET /api/v3/ticker/24hr") == 1
@@ -115,7 +113,7 @@ async def test_a_turkish_user_gets_turkish_text_and_menus_exist_in_both(
         list(english)
         == list(turkish)
         == [
-            *("price", "alarm", "alarms", "delalarm", "history", "tz"),
+            *("price", "alarm", "alarms", "delalarm", "history", "tz", "ta", "chart"),
             *("balance", "stats", "help"),
         ]
     )
@@ -200,7 +198,7 @@ async def test_a_newly_declared_command_is_in_both_menus_and_in_help_with_nothin
         for language in ("", "tr"):
             menu = {c["command"]: c["description"] for c in telegram.commands_for(language)}
             assert list(menu) == [
-                *("price", "alarm", "alarms", "delalarm", "history", "tz"),
+                *("price", "alarm", "alarms", "delalarm", "history", "tz", "ta", "chart"),
                 *("balance", "stats", "help", "ping"),
             ]
             assert menu["ping"] == "Check that I answer"  # no Turkish yet: English stands in

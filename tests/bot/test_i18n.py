@@ -15,7 +15,7 @@ KEYWORDS = {"_": None, "__": None, "N_": None}
 
 def source_messages() -> set[str]:
     found: set[str] = set()
-    for package in ("bot", "handler", "utils/alarms"):
+    for package in ("bot", "handler", "utils/alarms", "analysis"):
         for _file, _line, message, _comments, _ctx in extract_from_dir(
             ROOT / package, keywords=KEYWORDS, comment_tags=()
         ):

@@ -7,12 +7,13 @@
 Wire (TELEGRAM.md §6): ``POST /bot{token}/{method}`` with a form or multipart body; answers
 are the JSON envelope with HTTP status = ``error_code``. It speaks getMe, getUpdates (long
 polling), setWebhook, deleteWebhook, getWebhookInfo, sendMessage, sendPhoto,
-editMessageText, editMessageReplyMarkup, answerCallbackQuery, deleteMessage, setMyCommands,
-getMyCommands, deleteMyCommands, sendChatAction and getChat (names case-insensitive). Any
-other method is 404 "Not Found", a malformed token 404, another well-formed token 401
-"Unauthorized". The methods and their state live in ``fake_telegram_api`` (updates, webhook,
-commands) and ``fake_telegram_chats`` (chats, messages, flood windows); rules and error
-texts in ``fake_telegram_wire``, HTML parsing in ``fake_telegram_html``.
+editMessageText, editMessageReplyMarkup, editMessageMedia, answerCallbackQuery,
+deleteMessage, setMyCommands, getMyCommands, deleteMyCommands, sendChatAction and getChat
+(names case-insensitive). Any other method is 404 "Not Found", a malformed token 404,
+another well-formed token 401 "Unauthorized". The methods and their state live in
+``fake_telegram_api`` (updates, webhook, commands) and ``fake_telegram_chats`` (chats,
+messages, flood windows); photos in ``fake_telegram_photos``, rules and error texts in
+``fake_telegram_wire``, HTML parsing in ``fake_telegram_html``.
 
 Test control, on the instance:
 
@@ -29,7 +30,8 @@ Test control, on the instance:
   answered), ``calls_of(method)``, ``commands`` keyed by (scope JSON, language_code) and
   ``commands_for(language_code, scope)``, ``webhook``, ``chat_actions``,
   ``callback_answers``, ``deleted``, ``flood_429s`` and ``flood_429s_by_chat`` (every 429
-  answered), ``in_flight``, ``last_answer_at`` (clock time of the last answer written).
+  answered), ``in_flight``, ``last_answer_at`` (clock time of the last answer written),
+  ``photos.uploads`` (photo files uploaded; a photo sent by file_id uploads none).
 - Waiting, on events (TimeoutError after ``timeout`` s): ``await wait_for_sent(predicate,
   count=, timeout=)`` returns the first ``count`` matching messages (those already sent
   count), ``await wait_for_call(method, count=, timeout=)`` the ``count``-th call on

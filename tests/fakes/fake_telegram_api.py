@@ -37,6 +37,7 @@ _METHODS: Final = (
     "sendPhoto",
     "editMessageText",
     "editMessageReplyMarkup",
+    "editMessageMedia",
     "answerCallbackQuery",
     "deleteMessage",
     "setMyCommands",

@@ -1,5 +1,6 @@
 """Chats and what the bot does in them, for the fake Telegram server: registered chats and
-their messages, sendMessage, sendPhoto, the edit methods, deleteMessage,
+their messages, sendMessage, sendPhoto (photos in ``fake_telegram_photos``), the edit methods
+(editMessageMedia for photos), deleteMessage,
 answerCallbackQuery, sendChatAction, getChat and getChatMember, the flood windows they pass
 and the record of delivered messages (``sent``).
 
@@ -10,11 +11,13 @@ error texts live in ``fake_telegram_wire``. A handler returns the ``result`` or 
 
 from __future__ import annotations
 
+import json
 import re
 import time
 from typing import TYPE_CHECKING, Any, Final
 
 from tests.fakes import fake_telegram_wire as wire
+from tests.fakes.fake_telegram_photos import FakePhotos
 from tests.fakes.fake_telegram_wire import ApiError, FakeChat, SentMessage, bad_request
 
 if TYPE_CHECKING:
@@ -39,7 +42,6 @@ _CHAT_ACTIONS: Final = frozenset(
         "upload_video_note",
     ]
 )
-_PHOTO_LIMIT: Final = 10 * 1024 * 1024
 
 
 class FakeChats:
@@ -63,7 +65,7 @@ class FakeChats:
         self.deleted: list[tuple[int, int]] = []
         self._clock = clock
         self._open_queries: set[str] = set()
-        self._photos: dict[str, tuple[int, int, int]] = {}  # file_id -> width, height, size
+        self.photos = FakePhotos()
 
     # --- test control ------------------------------------------------------------------
     def add_chat(
@@ -114,10 +116,10 @@ class FakeChats:
         chat = self._chat(r.params, sending=True)
         caption = wire.format_text(r.params, "caption", limit=wire.CAPTION_LIMIT)
         markup = wire.reply_markup(r.params)
-        photo, size = self._photo(r)
+        photo, sizes = self.photos.take(r.params.get("photo", ""), r.files)
         message = self._new_message(chat, r.params)
         self._admit(chat.id)
-        message["photo"] = [size]
+        message["photo"] = sizes
         if caption.plain:
             message["caption"] = caption.plain
         if caption.entities:
@@ -137,6 +139,34 @@ class FakeChats:
         stored["text"] = text.plain
         _set(stored, "entities", text.entities)
         return self._edited(chat, stored, r, text, markup)
+
+    async def _edit_message_media(self, r: ApiRequest) -> object:
+        """A photo message gets another photo (``media``: an InputMediaPhoto whose ``media``
+        is ``attach://<part>`` or a file_id) with the caption the media carries."""
+        chat = self._chat(r.params, sending=True)
+        stored = self._own_message(chat, r.params, wire.EDIT_NOT_FOUND)
+        media = wire.parse_json(r.params, "media")
+        if not isinstance(media, dict) or media.get("type") != "photo":
+            raise bad_request("can't parse InputMedia JSON object")  # [unverified]; photos only
+        if "photo" not in stored:
+            raise bad_request("there is no media in the message to edit")  # [unverified]
+        fields = {
+            k: v if isinstance(v, str) else json.dumps(v)
+            for k, v in media.items()
+            if k in ("caption", "parse_mode", "caption_entities")
+        }
+        caption = wire.format_text(fields, "caption", limit=wire.CAPTION_LIMIT)
+        markup = _inline(wire.reply_markup(r.params))
+        photo, sizes = self.photos.take(str(media.get("media", "")), r.files)
+        before = (stored["photo"][-1]["file_id"], stored.get("caption"))
+        after = (sizes[-1]["file_id"], caption.plain or None)
+        unchanged = stored.get("caption_entities") == caption.entities
+        if before == after and unchanged and stored.get("reply_markup") == markup:
+            raise ApiError(400, wire.NOT_MODIFIED)
+        stored["photo"] = sizes
+        _set(stored, "caption", caption.plain)
+        _set(stored, "caption_entities", caption.entities)
+        return self._edited(chat, stored, r, caption, markup, photo)
 
     async def _edit_message_reply_markup(self, r: ApiRequest) -> object:
         chat = self._chat(r.params, sending=True)
@@ -278,10 +308,11 @@ class FakeChats:
         r: ApiRequest,
         text: wire.Formatted,
         markup: dict[str, Any] | None,
+        photo: bytes | str | None = None,
     ) -> dict[str, Any]:
         _set(stored, "reply_markup", markup)
         stored["edit_date"] = int(time.time())
-        self._record(chat, stored["message_id"], r, text, markup, None)
+        self._record(chat, stored["message_id"], r, text, markup, photo)
         return dict(stored)
 
     def _record(
@@ -310,36 +341,6 @@ class FakeChats:
         )
         self._changed()
 
-    def _photo(self, r: ApiRequest) -> tuple[bytes | str, dict[str, Any]]:
-        """The photo sent (upload bytes or reused file_id) and its PhotoSize."""
-        raw = r.params.get("photo", "")
-        if raw.startswith("attach://"):
-            data = r.files.get(raw.removeprefix("attach://"))
-        else:
-            data = r.files.get("photo")
-        if data is not None:
-            if len(data) > _PHOTO_LIMIT:
-                raise ApiError(413, "Request Entity Too Large")
-            file_id = f"fake-photo-{len(self._photos) + 1}"
-            self._photos[file_id] = (*_dimensions(data), len(data))
-            photo: bytes | str = data
-        elif raw in self._photos or raw.startswith(("http://", "https://")):
-            file_id = raw if raw in self._photos else f"fake-photo-{len(self._photos) + 1}"
-            self._photos.setdefault(file_id, (800, 600, 0))
-            photo = raw
-        elif raw and not raw.startswith("attach://"):
-            raise bad_request("wrong file identifier/HTTP URL specified")
-        else:
-            raise bad_request("there is no photo in the request")
-        width, height, size = self._photos[file_id]
-        return photo, {
-            "file_id": file_id,
-            "file_unique_id": f"u{file_id}",
-            "width": width,
-            "height": height,
-            "file_size": size,
-        }
-
 
 def _inline(markup: dict[str, Any] | None) -> dict[str, Any] | None:
     """Telegram echoes (and keeps) inline keyboards only."""
@@ -351,10 +352,3 @@ def _set(target: dict[str, Any], key: str, value: object) -> None:
         target[key] = value
     else:
         target.pop(key, None)
-
-
-def _dimensions(data: bytes) -> tuple[int, int]:
-    """Width and height of a PNG (from its IHDR chunk); 800x600 for anything else."""
-    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
-        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
-    return 800, 600

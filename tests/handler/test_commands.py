@@ -39,7 +39,7 @@ def test_the_shipped_features_build_and_declare_each_command_once() -> None:
     build_router()
     names = [spec.name for spec in declared_commands()]
     assert names == [
-        *("price", "alarm", "alarms", "delalarm", "history", "tz"),
+        *("price", "alarm", "alarms", "delalarm", "history", "tz", "ta", "chart"),
         *("balance", "stats", "start", "help"),
     ]
     assert FEATURES[-1].COMMANDS == ()  # the error router last, answering no command
