@@ -238,18 +238,23 @@ class Notifier:
                 if not self._leading:
                     await self._pause(lease_s / 3)
                     continue
-                await self._round()
+                await self._round(until_s=renew_at - time.monotonic())
                 self._store_recovered()
             except STORE_ERRORS as e:
                 self._store_failed(e)
                 await self._pause(self._config.retry_base_s)
 
-    async def _round(self) -> None:
-        """Dispatch the job that is due first, or sleep until one is (or a new one arrives)."""
+    async def _round(self, *, until_s: float = _POLL_S) -> None:
+        """Dispatch the job that is due first, or sleep until one is (or a new one arrives, a
+        send ends, or the lease is due for renewal in ``until_s``: a leader whose sends hang
+        keeps renewing it, so no other process delivers meanwhile)."""
         now = self._clock()
         job, due = self._next_due(await self.outbox.pending(limit=_BATCH))
         if job is None or due > now:
-            await self._pause(_POLL_S if job is None else min(due - now, _POLL_S))
+            await self._pause(min(_POLL_S if job is None else due - now, _POLL_S, until_s))
+            return
+        if self._slots.locked():  # every slot is sending: wait for one, not past the renewal
+            await self._pause(min(_POLL_S, until_s))
             return
         await self._slots.acquire()
         self._busy_chats.add(job.chat_id)

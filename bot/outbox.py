@@ -19,15 +19,17 @@ retry; a retried put is safe because ids dedupe.
 
 ``SqliteOutbox`` is the embedded default for a single process: one file in WAL mode with
 ``synchronous=FULL``, so a job whose put returned survives a SIGKILL or power cut. Other
-processes may open the same file (writes are serialised by SQLite's lock), and the lease is
-an exclusive ``flock`` on a sidecar ``<file>.lock``.
+processes may open the same file (writes are serialised by SQLite's lock); the lease is a row
+with its expiry, plus a ``flock`` its holder keeps so that a dead holder is replaced at once.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import fcntl
+import hashlib
 import os
 import time
 from pathlib import Path
@@ -82,7 +84,6 @@ class SqliteOutbox:
         clock: Callable[[], float] = time.time,
     ) -> None:
         self._path = Path(path)
-        self._lock_path = self._path.with_name(self._path.name + ".lock")
         self._capacity = capacity
         self._ttl_s = delivered_ttl_s
         self._clock = clock
@@ -229,17 +230,36 @@ class SqliteOutbox:
             return await _scalar(db, "SELECT COUNT(*) FROM jobs WHERE state=?", state)
 
     async def lead(self, owner: str, ttl_s: float) -> bool:
-        """Hold an exclusive ``flock`` on ``<file>.lock``; ``ttl_s`` is not needed here.
+        """Take the lease if it is free, lapsed (not renewed within ``ttl_s`` by the
+        store's clock) or held by a dead process, or renew it for ``owner``.
 
-        The kernel drops the lock when the holding process dies, which is what a TTL stands
-        for in Redis, so a live leader keeps the lease until ``release`` or ``close``.
+        The row ``lease`` names the holder and when its lease lapses; the holder also keeps an
+        exclusive ``flock`` on ``<file>.lead-<owner hash>``, which the kernel drops when its
+        process dies, so a killed leader is replaced at once and a stuck one after ``ttl_s``.
         """
         if not self._db.is_open:
             raise RuntimeError(f"outbox {self._path} is not open: call open() first")
-        if self._lease is not None:
-            return self._lease[1] == owner
-        fd = await asyncio.to_thread(_try_flock, self._lock_path)
+        if self._lease is not None and self._lease[1] != owner:
+            return False  # this store leads for another owner
+        mine = self._lock_file(owner)
+        fd = self._lease[0] if self._lease else await asyncio.to_thread(_try_flock, mine)
         if fd is None:
+            return False
+        now = self._clock()
+        async with self._db.write() as tx:
+            async with tx.execute("SELECT owner, expires_at FROM lease") as rows:
+                row = await rows.fetchone()
+            won = row is None or str(row[0]) == owner or float(row[1]) <= now
+            if not won and row is not None:  # a dead holder's lock is free
+                won = await asyncio.to_thread(_unheld, self._lock_file(str(row[0])), drop=True)
+            if won:
+                await tx.execute(
+                    "INSERT OR REPLACE INTO lease (id, owner, expires_at) VALUES (1, ?, ?)",
+                    (owner, now + ttl_s),
+                )
+        if not won:
+            self._lease = None
+            _unlock(fd, mine)
             return False
         self._lease = (fd, owner)
         return True
@@ -248,8 +268,13 @@ class SqliteOutbox:
         if self._lease is None or self._lease[1] != owner:
             return
         fd, self._lease = self._lease[0], None
-        fcntl.flock(fd, fcntl.LOCK_UN)
-        os.close(fd)
+        async with self._db.write() as tx:
+            await tx.execute("DELETE FROM lease WHERE owner=?", (owner,))
+        _unlock(fd, self._lock_file(owner))
+
+    def _lock_file(self, owner: str) -> Path:
+        digest = hashlib.sha256(owner.encode()).hexdigest()[:16]
+        return self._path.with_name(f"{self._path.name}.lead-{digest}")
 
     async def _known(self, tx: aiosqlite.Connection, job_id: str, now: float) -> bool:
         """Whether the id is stored, or was delivered within ``delivered_ttl_s``."""
@@ -290,6 +315,9 @@ CREATE INDEX IF NOT EXISTS jobs_by_chat ON jobs (chat_id, state);
 CREATE TABLE IF NOT EXISTS delivered (id TEXT PRIMARY KEY, at REAL NOT NULL);
 CREATE INDEX IF NOT EXISTS delivered_by_time ON delivered (at);
 CREATE TABLE IF NOT EXISTS chats (chat_id INTEGER PRIMARY KEY, state TEXT NOT NULL);
+CREATE TABLE IF NOT EXISTS lease (
+    id INTEGER PRIMARY KEY CHECK (id = 1), owner TEXT NOT NULL, expires_at REAL NOT NULL
+);
 """
 #: Columns added since the first schema, for files an older version created: (name, type).
 _ADDED: Final = (
@@ -350,3 +378,29 @@ def _try_flock(path: Path) -> int | None:
         os.close(fd)
         raise
     return fd
+
+
+def _unheld(path: Path, *, drop: bool) -> bool:
+    """Whether nobody holds ``path``'s lock (its holder released it, or died); with ``drop``
+    a lock file found so is removed."""
+    try:
+        fd = os.open(path, os.O_RDWR)
+    except FileNotFoundError:
+        return True
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+    except BlockingIOError:
+        return False
+    else:
+        if drop:
+            path.unlink(missing_ok=True)
+    finally:
+        os.close(fd)  # closing drops a lock taken here
+    return True
+
+
+def _unlock(fd: int, path: Path) -> None:
+    with contextlib.suppress(FileNotFoundError):
+        path.unlink()
+    fcntl.flock(fd, fcntl.LOCK_UN)
+    os.close(fd)

@@ -9,7 +9,6 @@ from typing import TYPE_CHECKING
 
 import pytest
 
-from bot.notifier import UNKNOWN_AFTER_CRASH
 from bot.outbox import ChatState, DeliveryPolicy, Job, OutboxFullError, RedisOutbox, SqliteOutbox
 from scripts.crash_delivery import Shape, measure
 from tests.bot.conftest import ADMIN, running
@@ -176,7 +175,7 @@ async def test_an_at_most_once_message_a_crash_left_sending_is_set_aside_never_s
         assert app.notifier.counters["unknown_after_crash"] == 1
     assert [m.text for m in sent] == ["was waiting", "an alarm"]
     assert len(telegram.sent_to(chat)) == 2
-    assert (dead.id, reason) == ("in-flight", UNKNOWN_AFTER_CRASH)
+    assert (dead.id, reason) == ("in-flight", "outcome unknown after a crash")
 
 
 async def test_a_lost_answer_sets_an_at_most_once_message_aside_and_resends_the_others(

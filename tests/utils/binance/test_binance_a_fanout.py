@@ -2,15 +2,18 @@
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from decimal import Decimal
 from typing import TYPE_CHECKING
 
+from tests.utils.binance.conftest import make_config, no_redis
 from utils.binance import BinanceClient, Market
 
 if TYPE_CHECKING:
     from tests.fakes.fake_binance import FakeBinance
 
-LATENCY_S = 0.1
+REQUESTS = 22  # 20 symbols: spot prices and 24 h changes in one request each, 20 marks
 
 
 async def both_markets(client: BinanceClient, n: int) -> list[str]:
@@ -21,17 +24,25 @@ async def both_markets(client: BinanceClient, n: int) -> list[str]:
 
 
 async def test_get_prices_fetches_20_symbols_spot_and_futures_at_once(
-    client: BinanceClient, fake_binance: FakeBinance
+    fake_binance: FakeBinance,
 ) -> None:
-    symbols = await both_markets(client, 20)
-    assert len(symbols) == 20
-    fake_binance.latency_s = LATENCY_S  # sequential calls would arrive LATENCY_S apart
-    before = len(fake_binance.requests)
-    prices = await client.get_prices(symbols)
-    sent = fake_binance.requests[before:]
-    assert {r.market for r in sent} == {Market.SPOT, Market.FUTURES}
-    arrivals = [r.t for r in sent]
-    assert max(arrivals) - min(arrivals) < LATENCY_S  # all were in flight together
+    config = make_config(fake_binance, request_timeout=30)
+    async with BinanceClient(config=config, redis=no_redis()) as client:
+        symbols = await both_markets(client, 20)
+        assert len(symbols) == 20
+        before = len(fake_binance.requests)
+        # No answer to any request: a client that waited for one answer before sending the
+        # next request would stop at the first. Spot's two, and a mark price per symbol.
+        fake_binance.hang_next(REQUESTS)
+        fetching = asyncio.create_task(client.get_prices(symbols))
+        await fake_binance.wait_for_requests(before + REQUESTS)
+        fetching.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await fetching
+        in_flight = fake_binance.requests[before:]
+        assert {r.market for r in in_flight} == {Market.SPOT, Market.FUTURES}
+        assert {r.status for r in in_flight} == {0}  # all of them sent, none answered
+        prices = await client.get_prices(symbols)  # answered this time
     for symbol in symbols:
         snapshot = prices[symbol]
         assert snapshot.error is None, snapshot

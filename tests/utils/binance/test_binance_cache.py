@@ -13,8 +13,6 @@ from redis.asyncio import Redis
 
 from tests.utils.binance.conftest import EventLog
 from utils.binance.binance_cache import (
-    KLINE_CLOSED_TTL_S,
-    KLINE_OPEN_TTL_S,
     MemoryCache,
     RedisCache,
     SingleFlight,
@@ -35,6 +33,8 @@ PREFIX: Final = "test"
 BODY: Final = b'{"symbol":"BTCUSDT","price":"65000.01000000"}'
 PRICE_KEY: Final = cache_key("GET /api/v3/ticker/price", {"symbol": "BTCUSDT"})
 WAIT_S: Final = 5.0  # upper bound on anything a test awaits
+DAY_S: Final = 86_400.0  # README: closed candles are cached a day,
+TICKER_S: Final = 1.0  # an open one as long as a ticker (~1 s)
 
 
 class Clock:
@@ -371,7 +371,7 @@ async def test_closed_klines_fetched_once_are_served_from_the_cache_for_a_day() 
     await get_or_fetch(
         cache, SingleFlight(), key, lambda _body: kline_ttl({}, rows, now_ms=now_ms), upstream
     )
-    clock.advance(KLINE_CLOSED_TTL_S - 1)
+    clock.advance(DAY_S - 1)
     assert await cache.get(key) == upstream.body
 
 
@@ -382,11 +382,11 @@ def test_klines_stay_long_only_when_every_candle_has_closed() -> None:
     def row(close_ms: int) -> list[object]:
         return [close_ms - 59_999, "1", "2", "0.5", "1.5", "10", close_ms, "15", 3]
 
-    assert kline_ttl({}, [row(now - 60_001), row(now - 1)], now_ms=now) == KLINE_CLOSED_TTL_S
-    assert kline_ttl({}, [row(now - 60_001), row(now + 59_999)], now_ms=now) == KLINE_OPEN_TTL_S
-    assert kline_ttl({}, [], now_ms=now) == KLINE_OPEN_TTL_S
-    assert kline_ttl({"endTime": now - 1}, [], now_ms=now) == KLINE_CLOSED_TTL_S
-    assert kline_ttl({}, [["garbage"]], now_ms=now) == KLINE_OPEN_TTL_S
+    assert kline_ttl({}, [row(now - 60_001), row(now - 1)], now_ms=now) == DAY_S
+    assert kline_ttl({}, [row(now - 60_001), row(now + 59_999)], now_ms=now) == TICKER_S
+    assert kline_ttl({}, [], now_ms=now) == TICKER_S
+    assert kline_ttl({"endTime": now - 1}, [], now_ms=now) == DAY_S
+    assert kline_ttl({}, [["garbage"]], now_ms=now) == TICKER_S
 
 
 def test_signed_endpoints_are_never_cached_whatever_the_table_says() -> None:

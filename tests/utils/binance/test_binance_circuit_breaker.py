@@ -1,5 +1,6 @@
-"""The breaker against the fake exchange: a 5xx burst opens it, it fails fast without
-sending, probes once, and closes when Binance answers again; 4xx never opens it."""
+"""The breaker against the fake exchange: a burst of 5xx, timeouts or dropped connections
+opens it, it fails fast without sending, probes once, and closes when Binance answers again;
+4xx never opens it; one market's breaker open leaves the other market served."""
 
 from __future__ import annotations
 
@@ -13,6 +14,8 @@ from utils.binance import (
     BinanceCircuitOpenError,
     BinanceClient,
     BinanceInvalidSymbolError,
+    BinanceTimeoutError,
+    BinanceTransportError,
     BinanceUnknownStatusError,
 )
 
@@ -20,6 +23,7 @@ if TYPE_CHECKING:
     from tests.fakes.fake_binance import FakeBinance
 
 PING = "GET /api/v3/ping"
+FUTURES_PING = "GET /fapi/v1/ping"
 
 
 async def test_breaker_opens_on_a_5xx_burst_fails_fast_probes_and_closes(
@@ -44,6 +48,58 @@ async def test_breaker_opens_on_a_5xx_burst_fails_fast_probes_and_closes(
         await client.call(PING)
     assert log.kinds() == ["breaker.open", "breaker.half_open", "breaker.closed"]
     assert client.get_metrics()["breakers"]["spot"] == "closed"
+
+
+@pytest.mark.parametrize("fault", ["timeout", "connection_reset"])
+async def test_timeouts_and_dropped_connections_open_the_breaker_too(
+    fake_binance: FakeBinance, fault: str
+) -> None:
+    config = make_config(
+        fake_binance,
+        breaker_failures=2,
+        breaker_open_s=30,
+        retry_attempts=0,
+        request_timeout=0.3,
+    )
+    async with BinanceClient(config=config, redis=no_redis()) as client:
+        await client.call(PING)
+        # Every ping from here on meets the fault (aiohttp itself retries a dropped reused
+        # connection once, so a call may meet two).
+        if fault == "timeout":
+            fake_binance.hang_next(100, key=PING)  # no answer until the client gives up
+        else:
+            fake_binance.reset_next(100, key=PING)  # the connection is dropped unanswered
+        expected = BinanceTimeoutError if fault == "timeout" else BinanceTransportError
+        for _ in range(2):
+            with pytest.raises(expected):
+                await client.call(PING)
+        sent = fake_binance.count(PING)
+        with pytest.raises(BinanceCircuitOpenError) as caught:
+            await client.call(PING)
+    assert fake_binance.count(PING) == sent  # failed fast: nothing was sent
+    assert "(2 failures in a row)" in str(caught.value)
+    assert client.get_metrics()["breakers"] == {"spot": "open", "futures": "closed"}
+
+
+async def test_an_open_spot_breaker_leaves_futures_served(fake_binance: FakeBinance) -> None:
+    config = make_config(fake_binance, breaker_failures=2, breaker_open_s=30, retry_attempts=0)
+    async with BinanceClient(config=config, redis=no_redis()) as client:
+        await client.call(PING)
+        await client.call(FUTURES_PING)
+        fake_binance.fail_next(2, status=503, key=PING)
+        for _ in range(2):
+            with pytest.raises(BinanceUnknownStatusError):
+                await client.call(PING)
+        with pytest.raises(BinanceCircuitOpenError):
+            await client.call(PING)
+        await client.call(FUTURES_PING)  # the futures breaker is another breaker
+        fake_binance.fail_next(1, status=503, key=FUTURES_PING)
+        with pytest.raises(BinanceUnknownStatusError):
+            await client.call(FUTURES_PING)  # one failure: below the futures threshold
+        await client.call(FUTURES_PING)
+        assert client.get_metrics()["breakers"] == {"spot": "open", "futures": "closed"}
+    assert fake_binance.count(FUTURES_PING) == 4
+    assert fake_binance.count(PING) == 3
 
 
 async def test_a_failed_probe_opens_the_breaker_again(fake_binance: FakeBinance) -> None:

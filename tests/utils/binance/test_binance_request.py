@@ -1,8 +1,11 @@
-"""Signed requests in practice: clock skew is healed by one resync, and neither the key,
-the secret nor any signature ever reaches the logs or an error message."""
+"""Signed requests in practice: the clock offset comes from the fastest of three ``time``
+calls and is measured again every ``BINANCE_TIME_SYNC_INTERVAL_S``; clock skew is healed by
+one resync; and neither the key, the secret nor any signature ever reaches the logs or an
+error message."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from decimal import Decimal
 from typing import TYPE_CHECKING
@@ -22,6 +25,7 @@ if TYPE_CHECKING:
 
 
 ACCOUNT = "GET /api/v3/account"
+TIME = "GET /api/v3/time"
 
 
 @pytest.mark.parametrize(
@@ -58,6 +62,45 @@ async def test_a_skewed_clock_at_start_is_measured_before_the_first_signed_call(
     ) as client:
         await client.get_account()
     assert fake_binance.count(ACCOUNT, status=400) == 0
+
+
+async def test_the_offset_comes_from_the_fastest_of_three_time_calls(
+    fake_binance: FakeBinance,
+) -> None:
+    """The first ``time`` answer takes 2.4 s: its midpoint misplaces Binance's clock by 1.2 s,
+    beyond a 1 s recvWindow. Only the two fast answers can sign a request Binance accepts."""
+    config = make_config(fake_binance, recv_window_ms=1000, request_timeout=10)
+    async with BinanceClient(config=config, redis=no_redis()) as client:
+        await client.call("GET /api/v3/ping")  # limits loaded: the next requests are the sync
+        fake_binance.latency_s = 2.4
+
+        async def only_the_first_is_slow() -> None:
+            await fake_binance.wait_for_requests(1, key=TIME)  # its answer waits out 2.4 s
+            fake_binance.latency_s = 0.0
+
+        fast_again = asyncio.create_task(only_the_first_is_slow())
+        await client.get_account()
+        await fast_again
+    assert fake_binance.count(TIME) == 3
+    assert fake_binance.count(ACCOUNT) == 1
+    assert fake_binance.count(ACCOUNT, status=400) == 0  # signed with the fast samples' offset
+
+
+async def test_the_offset_is_measured_again_every_sync_interval(
+    fake_binance: FakeBinance,
+) -> None:
+    interval_s = 2.0
+    config = make_config(fake_binance, recv_window_ms=1000, time_sync_interval_s=interval_s)
+    async with BinanceClient(config=config, redis=no_redis()) as client:
+        await client.get_account()
+        await client.get_account()
+        assert fake_binance.count(TIME) == 3  # one sync of three calls for both
+        await asyncio.sleep(interval_s)  # the interval is over
+        fake_binance.clock_skew_s = 3.0  # Binance's clock now runs 3 s ahead of ours
+        await client.get_account()
+    assert fake_binance.count(TIME) == 6  # measured again before signing
+    assert fake_binance.count(ACCOUNT) == 3
+    assert fake_binance.count(ACCOUNT, status=400) == 0  # no -1021: the new offset was used
 
 
 async def test_debug_logs_and_errors_of_signed_calls_carry_no_secret(

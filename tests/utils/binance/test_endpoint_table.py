@@ -282,6 +282,8 @@ SPOT_CASES: list[tuple[str, dict[str, Any], int]] = [
         for k in ("price", "bookTicker")
         for p, w in ((SYM, 2), ({}, 4), (n_symbols(1), 4), (n_symbols(300), 4))
     ),
+    # ``symbols`` given already as the JSON text Binance reads
+    ("GET /api/v3/ticker/price", {"symbols": '["BTCUSDT","ETHUSDT"]'}, 4),
     *(
         (f"GET /api/v3/{k}", p, w)
         for k in ("ticker", "ticker/tradingDay")
