@@ -226,6 +226,21 @@ def test_utils_and_analysis_never_import_aiogram_bot_or_handler(path: str) -> No
     assert not tops & {"aiogram", "bot", "handler"}, path
 
 
+@pytest.mark.parametrize(
+    "path",
+    sorted(
+        p.relative_to(ROOT).as_posix()
+        for p in (ROOT / "tests" / "fakes").glob("*.py")
+        if not p.name.startswith("test_")
+    ),
+)
+def test_the_fakes_know_binance_and_telegram_not_the_product(path: str) -> None:
+    """A fake that imported the product's tables or enums would enforce the product's
+    mistakes; its own tests may compare the two."""
+    tops = {name.split(".")[0] for name in imported_names(path, (ROOT / path).read_text())}
+    assert not tops & set(PACKAGES), path
+
+
 def test_the_settings_import_nothing_from_the_client() -> None:
     names = imported_names("utils/config.py", (ROOT / "utils" / "config.py").read_text())
     assert not {n for n in names if n == BINANCE or n.startswith(f"{BINANCE}.")}

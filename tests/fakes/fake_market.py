@@ -14,14 +14,31 @@ import zlib
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
+from enum import StrEnum
 from typing import Any
 
 import orjson
 
 from tests.fakes.fake_klines import KLINE_INTERVALS_S, FakeCandles
-from utils.binance.binance_types import Market
 
-__all__ = ("KLINE_INTERVALS_S", "ApiError", "Call", "FakeMarket", "SymbolInfo", "interval_text")
+__all__ = (
+    "KLINE_INTERVALS_S",
+    "ApiError",
+    "Call",
+    "FakeMarket",
+    "Market",
+    "SymbolInfo",
+    "interval_text",
+)
+
+
+class Market(StrEnum):
+    """Binance's two markets, in the fake's own words (a client's own enum of the same
+    strings compares equal: markets are compared with ``==``, never ``is``)."""
+
+    SPOT = "spot"
+    FUTURES = "futures"
+
 
 Handler = Callable[["Call"], Any]
 
@@ -143,14 +160,14 @@ class FakeMarket:
         """Set the spot price; with ``market=FUTURES`` pin the futures mark instead."""
         if symbol not in self.symbols:
             raise KeyError(symbol)
-        if market is Market.FUTURES:
+        if market == Market.FUTURES:
             self.mark_overrides[symbol] = Decimal(price)
         else:
             self.prices[symbol] = Decimal(price)
-        self.candles.record(symbol, market if market is Market.FUTURES else None, Decimal(price))
+        self.candles.record(symbol, market if market == Market.FUTURES else None, Decimal(price))
 
     def price(self, symbol: str, market: Market = Market.SPOT) -> Decimal:
-        if market is Market.SPOT:
+        if market == Market.SPOT:
             return self.prices[symbol]
         mark = self.mark_overrides.get(symbol)
         if mark is not None:
@@ -162,15 +179,15 @@ class FakeMarket:
         return (spot * _BASIS).quantize(self.symbols[symbol].tick)
 
     def fmt_price(self, symbol: str, value: Decimal | float, market: Market) -> str:
-        places = 8 if market is Market.SPOT else self.symbols[symbol].price_places
+        places = 8 if market == Market.SPOT else self.symbols[symbol].price_places
         return f"{value:.{places}f}"
 
     def universe(self, market: Market) -> Sequence[str]:
-        return tuple(self.symbols) if market is Market.SPOT else self.futures_symbols
+        return tuple(self.symbols) if market == Market.SPOT else self.futures_symbols
 
     def check_symbols(self, call: Call) -> list[str] | None:
         """Validate ``symbol``/``symbols``; the listed symbols, or None when neither is sent."""
-        known = self.symbols if call.market is Market.SPOT else self.futures_symbols
+        known = self.symbols if call.market == Market.SPOT else self.futures_symbols
         symbol = call.params.get("symbol")
         if symbol is not None:
             if symbol not in known:
@@ -204,7 +221,7 @@ class FakeMarket:
         if book is None:
             if len(self._depth_cache) > 256:
                 self._depth_cache.clear()
-            qfmt = "{:.8f}" if market is Market.SPOT else "{:.3f}"
+            qfmt = "{:.8f}" if market == Market.SPOT else "{:.3f}"
             bids, asks = [], []
             for i in range(limit):
                 qty = qfmt.format(((i * 7919 + info.seed) % 1000 + 1) / 1000)
@@ -214,7 +231,7 @@ class FakeMarket:
             book = {"bids": bids, "asks": asks}
             self._depth_cache[cache_key] = book
         out: dict[str, Any] = {"lastUpdateId": self._update_id}
-        if market is Market.FUTURES:
+        if market == Market.FUTURES:
             out["E"], out["T"] = now_ms, now_ms
         out.update(book)
         return out
@@ -276,10 +293,10 @@ class FakeMarket:
             "priceChangePercent": f"{change / open_p * 100:.3f}",
             "weightedAvgPrice": f(symbol, (price + open_p) / 2, market),
         }
-        if market is Market.SPOT:
+        if market == Market.SPOT:
             out["prevClosePrice"] = f(symbol, open_p, market)
         out.update({"lastPrice": f(symbol, price, market), "lastQty": "0.10000000"})
-        if market is Market.SPOT:
+        if market == Market.SPOT:
             out.update(self._book(market, symbol))
         first_id = now_ms // 100 - 5000
         out.update(
@@ -303,21 +320,21 @@ class FakeMarket:
             "symbol": symbol,
             "price": self.fmt_price(symbol, self.price(symbol, market), market),
         }
-        if market is Market.FUTURES:
+        if market == Market.FUTURES:
             out["time"] = now_ms
         return out
 
     def book_ticker(self, market: Market, symbol: str, now_ms: int) -> dict[str, Any]:
         out: dict[str, Any] = {"symbol": symbol}
         out.update(self._book(market, symbol))
-        if market is Market.FUTURES:
+        if market == Market.FUTURES:
             out["time"] = now_ms
             out["lastUpdateId"] = self._update_id
         return out
 
     def _book(self, market: Market, symbol: str) -> dict[str, str]:
         price, tick = self.price(symbol, market), self.symbols[symbol].tick
-        qty = "1.50000000" if market is Market.SPOT else "1.500"
+        qty = "1.50000000" if market == Market.SPOT else "1.500"
         return {
             "bidPrice": self.fmt_price(symbol, price - tick, market),
             "bidQty": qty,

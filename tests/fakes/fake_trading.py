@@ -95,7 +95,7 @@ class FakeTrading:
     # --- orders ------------------------------------------------------------------------
     def _validated_order(self, c: Call) -> tuple[Decimal, Decimal | None, Decimal]:
         """Quantity, limit price (None for MARKET) and reference price; filters checked."""
-        p, spot = c.params, c.market is Market.SPOT
+        p, spot = c.params, c.market == Market.SPOT
         if p["side"] not in ("BUY", "SELL"):
             raise ApiError(400, -1117, "Invalid side.")
         otype = p["type"]
@@ -145,19 +145,19 @@ class FakeTrading:
         coid = p.get("newClientOrderId") or self._generated_coid(m)
         prior = self._by_coid.get((m, c.api_key, coid))
         if prior is not None and prior["status"] in _OPEN:
-            if m is Market.SPOT:
+            if m == Market.SPOT:
                 raise ApiError(400, -2010, "Duplicate order sent.")
             raise ApiError(400, -4116, "ClientOrderId is duplicated.")
         self._next_id[m] += 1
         filled = price is None
-        order = (self._spot_order if m is Market.SPOT else self._futures_order)(
+        order = (self._spot_order if m == Market.SPOT else self._futures_order)(
             c, coid, qty, price, ref if filled else None
         )
         self.placed.append(order)
         self._by_id[m, c.api_key, order["orderId"]] = order
         self._by_coid[m, c.api_key, coid] = order
         self._owned.setdefault((m, c.api_key), []).append(order)
-        if m is Market.FUTURES:
+        if m == Market.FUTURES:
             return order
         fills = []
         if filled:
@@ -311,7 +311,7 @@ class FakeTrading:
         if order is None or order["status"] not in _OPEN:
             raise ApiError(400, -2011, "Unknown order sent.")
         order["status"], order["updateTime"] = "CANCELED", c.now_ms
-        if c.market is Market.FUTURES:
+        if c.market == Market.FUTURES:
             return order
         out = {
             "symbol": order["symbol"],

@@ -27,6 +27,7 @@ from aiohttp import WSMsgType, web
 
 from tests.fakes import fake_ws_wire as wire
 from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET
+from tests.fakes.fake_market import Market
 from tests.fakes.fake_signing import KeyRing
 from tests.fakes.fake_ws_conn import (
     Frame,
@@ -40,7 +41,6 @@ from tests.fakes.fake_ws_conn import (
     stream_route,
 )
 from tests.fakes.local_server import LocalServer
-from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Coroutine, Mapping
@@ -307,7 +307,7 @@ class FakeBinanceWS(LocalServer):
     # --- a connection, from handshake to close -------------------------------------------
     async def _handle(self, request: web.Request) -> web.StreamResponse:
         target = parse_target(
-            request.path, dict(request.query), futures=self.market is Market.FUTURES
+            request.path, dict(request.query), futures=self.market == Market.FUTURES
         )
         refusal = self._admit(request, target)
         if refusal is not None or target is None:
@@ -391,7 +391,7 @@ class FakeBinanceWS(LocalServer):
                 await conn.ws.pong(msg.data)
             elif msg.type is WSMsgType.PONG:
                 # Spot: only a pong echoing a ping counts; futures allows unsolicited pongs (§8).
-                conn.pong(bytes(msg.data), unsolicited_counts=self.market is Market.FUTURES)
+                conn.pong(bytes(msg.data), unsolicited_counts=self.market == Market.FUTURES)
             elif msg.type is WSMsgType.TEXT:
                 await self._on_text(conn, msg.data)
 
@@ -402,7 +402,7 @@ class FakeBinanceWS(LocalServer):
             for sid in ended:
                 await conn.send(_terminated(sid))
             return
-        control = wire.parse_control(text, futures=self.market is Market.FUTURES)
+        control = wire.parse_control(text, futures=self.market == Market.FUTURES)
         await conn.send(control if isinstance(control, dict) else self._apply(conn, control))
         self._notify()
 
@@ -428,7 +428,7 @@ class FakeBinanceWS(LocalServer):
 
     # --- routes and user data -----------------------------------------------------------
     def _route_of(self, stream: str) -> str | None:
-        return stream_route(stream, futures=self.market is Market.FUTURES, key=self._listen_key_ok)
+        return stream_route(stream, futures=self.market == Market.FUTURES, key=self._listen_key_ok)
 
     def _serves(self, conn: WSConnection, stream: str) -> bool:
         return serves(conn.route, self._route_of(stream), strict=self.strict_routes)

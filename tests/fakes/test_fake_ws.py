@@ -14,9 +14,9 @@ import pytest
 from aiohttp import WSMsgType
 
 from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET, FakeBinance
+from tests.fakes.fake_market import Market
 from tests.fakes.fake_ws import FakeBinanceWS, rest_listen_keys
 from tests.fakes.fake_ws_wire import mark_price, mini_ticker_array, ticker
-from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
