@@ -8,10 +8,20 @@ that many windows, spent at the full rate). With the start aligned to a window, 
 perfect fixed-window client can finish up to one window earlier, so a ratio under 1 is no
 error. A *full* window is one the run spans from its start to its end; the last, partial one
 holds the remainder and is not judged.
+
+The loaded-machine run is ours with the defaults again, with one CPU-burning process per core
+(``while True: pass``) started before the fake and the client and killed after: every full
+window must still reach 97 % with no 429 or 418. A loop that starves sends some requests late,
+so that Binance counts them in the next window; the limiter must not take its own late
+requests for another process's spend and tighten the budget of the windows ahead.
 """
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
+import os
+import sys
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Final
 
@@ -24,12 +34,14 @@ from utils.binance.binance_types import Market, PoolKind, RateWindow
 from utils.config import BinanceConfig
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import AsyncIterator, Callable, Sequence
 
 __all__ = ("BudgetPlan", "budget_rows")
 
 WEIGHT: Final = ENDPOINTS["GET /api/v3/ticker/price"].weight.cost({"symbol": "BTCUSDT"})
 SHARE_TARGET: Final = 0.98
+LOADED_SHARE_TARGET: Final = 0.97
+BURNERS: Final = os.cpu_count() or 1
 WALL_TARGET: Final = 1.05
 _DEFAULT_MARGIN: Final = float(BinanceConfig.model_fields["rate_limit_margin"].default)
 
@@ -52,11 +64,18 @@ class _Run:
     client: str
     margin: float | None
     setting: str
+    burners: int = 0  # CPU-burning processes beside the fake and the client
 
 
 RUNS: Final = (
     _Run("floor", None, "no limiter"),
     _Run("ours", None, f"defaults (margin {_DEFAULT_MARGIN:.0%}, 1% while alone)"),
+    _Run(
+        "ours",
+        None,
+        f"defaults, loaded machine ({BURNERS} CPU burner{'s' * (BURNERS > 1)}, one per core)",
+        BURNERS,
+    ),
     _Run("ours", 0.01, "margin 1%"),
     _Run("python-binance", None, "defaults"),
     _Run("ccxt", None, "defaults (enableRateLimit)"),
@@ -96,7 +115,7 @@ async def _one(plan: BudgetPlan, run: _Run) -> dict[str, Any]:
     ]
     if run.margin is not None:
         args += ["--margin", str(run.margin)]
-    async with FakeBinance(spot_windows=spot) as fake:
+    async with _burning(run.burners), FakeBinance(spot_windows=spot) as fake:
         result = await run_client(run.client, "budget", fake.url, *args)
         usage = fake.window_usage(Market.SPOT, plan.window_s)
         result["429"] = fake.count(status=429)
@@ -139,18 +158,44 @@ def _rows(
     if wall.median is not None:
         wall.ratio = times(wall.median / plan.ideal_s, f"ideal {plan.ideal_s:.0f} s")
     if run.client == "ours":
-        _judge(plan.ideal_s, wall, share, throttled, banned)
+        _judge(plan.ideal_s, run, wall, share, throttled, banned)
     return rows
 
 
-def _judge(ideal_s: float, wall: Row, share: Row, throttled: Row, banned: Row) -> None:
-    """Ours must meet every target in every repeat: the worst repeat decides."""
-    wall.target = verdict(
-        f"≤ {times(WALL_TARGET, 'ideal')} (worst repeat)",
-        max(wall.values) <= WALL_TARGET * ideal_s if wall.values else None,
-    )
+def _judge(ideal_s: float, run: _Run, wall: Row, share: Row, throttled: Row, banned: Row) -> None:
+    """Ours must meet every target in every repeat: the worst repeat decides. Loaded, the
+    share target is 97 % and the wall time is shown, not judged (the burners set it)."""
+    if not run.burners:
+        wall.target = verdict(
+            f"≤ {times(WALL_TARGET, 'ideal')} (worst repeat)",
+            max(wall.values) <= WALL_TARGET * ideal_s if wall.values else None,
+        )
+    target = LOADED_SHARE_TARGET if run.burners else SHARE_TARGET
     share.target = verdict(
-        f"≥ {SHARE_TARGET:.0%}", min(share.values) >= SHARE_TARGET if share.values else None
+        f"≥ {target:.0%}", min(share.values) >= target if share.values else None
     )
     for r in (throttled, banned):
         r.target = verdict("0", max(r.values) == 0 if r.values else None)
+
+
+@contextlib.asynccontextmanager
+async def _burning(n: int) -> AsyncIterator[None]:
+    """``n`` processes spinning ``while True: pass`` for as long as the block runs."""
+    burners = [
+        await asyncio.create_subprocess_exec(
+            sys.executable,
+            "-c",
+            "while True: pass",
+            stdin=asyncio.subprocess.DEVNULL,
+            stdout=asyncio.subprocess.DEVNULL,
+            stderr=asyncio.subprocess.DEVNULL,
+        )
+        for _ in range(n)
+    ]
+    try:
+        yield
+    finally:
+        for burner in burners:
+            burner.kill()
+        for burner in burners:
+            await burner.wait()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -63,6 +64,7 @@ class RecordedRequest:
     """One request as the fake saw it; ``status`` 0 when it was never answered.
 
     ``signed`` says the request carried a signature; ``weight`` is what it was charged.
+    ``t`` is when it was counted; ``received`` when a held one (``hold_until``) came in.
     """
 
     t: float
@@ -74,6 +76,7 @@ class RecordedRequest:
     window: int
     api_key: str | None
     signed: bool
+    received: float | None = None
 
 
 @dataclass(slots=True)
@@ -96,6 +99,7 @@ class _Req:
     signed: bool
     raw: tuple[bytes, bytes]  # query string and body, as received
     charged: int = 0
+    received: float | None = None  # set when the request was held before it was counted
 
 
 class FakeBinance(LocalServer):
@@ -140,6 +144,7 @@ class FakeBinance(LocalServer):
         self._counts: Counter[str] = Counter()
         self._waiters: list[tuple[int, str | None, asyncio.Future[None]]] = []
         self._knobs: list[_Knob] = []
+        self._holds: list[tuple[str | None, float]] = []
         self._closed = asyncio.Event()
         self.url = ""
 
@@ -175,6 +180,12 @@ class FakeBinance(LocalServer):
 
     def accept_then_hang(self, key: str, n: int = 1) -> None:
         self._knobs.append(_Knob("accept_then_hang", n, key))
+
+    def hold_until(self, at: float, *, key: str | None = None) -> None:
+        """The next request (of ``key``) reaches the exchange only at ``at`` on the fake's
+        clock, as a slow network or a starved sender delays it: counted, with its window and
+        headers, from then on."""
+        self._holds.append((key, at))
 
     def force_429(self, n: int = 1, *, retry_after_s: int = 1, market: str = Market.SPOT) -> None:
         limits = self._limits[Market(market)]
@@ -254,6 +265,7 @@ class FakeBinance(LocalServer):
         params = dict(parse_qsl(raw_body.decode("utf-8", "replace"), keep_blank_values=True))
         params.update(parse_qsl(raw_query.decode("utf-8", "replace"), keep_blank_values=True))
         market = Market(market_of(path))
+        received = await self._held(f"{method} {path}")
         req = _Req(
             self.now(),
             self._limits[market],
@@ -262,6 +274,7 @@ class FakeBinance(LocalServer):
             request.headers.get("X-MBX-APIKEY"),
             params.pop("signature", None) is not None,
             (raw_query, raw_body),
+            received=received,
         )
         op, headers = OPS.get(req.key), {"Content-Type": _JSON}
         hang_after, result = False, None
@@ -331,6 +344,18 @@ class FakeBinance(LocalServer):
             req.limits.order_headers(req.now, req.api_key, headers)
         return result
 
+    async def _held(self, key: str) -> float | None:
+        """Wait out a ``hold_until`` for this request; when it came in, or None if not held."""
+        hold = next((h for h in self._holds if h[0] in (None, key)), None)
+        if hold is None:
+            return None
+        self._holds.remove(hold)
+        received = self.now()
+        with contextlib.suppress(TimeoutError):
+            async with asyncio.timeout(hold[1] - received):
+                await self._closed.wait()
+        return received
+
     def _background(self, market: Market) -> int:
         return self.background_weight.get(market, 0)
 
@@ -355,6 +380,7 @@ class FakeBinance(LocalServer):
                 req.limits.window_index(req.now),
                 req.api_key,
                 req.signed,
+                req.received,
             )
         )
         self._counts[req.key] += 1

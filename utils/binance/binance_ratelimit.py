@@ -9,7 +9,14 @@ reconcile the ledger with ``X-MBX-USED-WEIGHT-*`` / ``X-MBX-ORDER-COUNT-*``: wha
 counted beyond our own bookings is somebody else's spend on the same IP, held back in this
 window and assumed again for the next one. A 429 or 418 pauses the pool; nothing of it leaves
 until the pause ends. Each window admits only inside ``[start + guard, end - guard]`` so that
-a request never lands in the server's neighbouring window.
+a request rarely lands in the server's neighbouring window.
+
+Rarely is not never: a request booked in one window that a starved loop or a slow network
+delivers after the boundary is counted by Binance in the next. The limiter knows what it
+sent: the requests booked in the previous window and still unanswered when a window opened
+(answered since, or not yet) may be in its count, so they are ours there, not a neighbour's.
+They still hold back bookings in that window (Binance counted them there), but they are not
+assumed for the windows ahead, nor do they bring the full margin back.
 
 With Redis the ledger lives in Redis (``binance_ratelimit_redis``: one Lua script books
 atomically), so every process behind one IP shares one budget; without it, or while Redis is
@@ -68,10 +75,11 @@ class LimiterConfig:
 
 @dataclass(slots=True)
 class _Slot:
-    used: int = 0
+    used: int = 0  # booked here, less refunds; ``used - completed`` is still unanswered
     completed: int = 0
-    ext_hi: int = 0
-    ext_lo: int = 0
+    ext_hi: int = 0  # the server's count beyond our answered bookings: holds this window back
+    ext_lo: int = 0  # beyond all ours it may hold: a neighbour's spend, assumed for the next
+    late: int = 0  # ours booked in the window before, answered after this one opened
 
 
 @dataclass(slots=True, eq=False)
@@ -360,27 +368,28 @@ class WeightLimiter:
 
     def _settle_rows(
         self, ticket: Ticket, headers: Mapping[str, str] | None, *, succeeded: bool
-    ) -> list[tuple[RateWindow, int, int, int, int]]:
+    ) -> list[tuple[RateWindow, int, int, int, int, int]]:
         """Settle in process, or return the rows the Redis ledger must settle."""
         endpoint = ticket.endpoint
         now = self._clock()
         refund_to = endpoint.weight_on_success if succeeded else None
         read = headers if not endpoint.ignore_weight_header else None
         local = ticket.local
-        rows: list[tuple[RateWindow, int, int, int, int]] = []
+        rows: list[tuple[RateWindow, int, int, int, int, int]] = []
         for w, idx, cost in ticket.charges:
             refund = 0
             if refund_to is not None and w.spec.kind is PoolKind.REQUEST_WEIGHT:
                 refund = max(0, cost - refund_to)
+            current = int(now // w.interval)
             seen = -1
-            if read is not None and w.header:
+            if read is not None and w.header and current == idx:
                 raw = read.get(w.header)
-                if raw is not None and int(now // w.interval) == idx:
+                if raw is not None:
                     seen = int(raw)
             if local:
-                _settle_slot(w, idx, cost, refund, seen)
+                _settle_slot(w, idx, cost, refund, seen, current)
             else:
-                rows.append((w.spec, idx, cost, refund, seen))
+                rows.append((w.spec, idx, cost, refund, seen, current))
         return rows
 
     async def pause(
@@ -648,13 +657,21 @@ def _unbook_local(charges: Iterable[tuple[_Window, int, int]]) -> None:
             slot.used -= cost
 
 
-def _settle_slot(w: _Window, idx: int, cost: int, refund: int, seen: int) -> None:
+def _settle_slot(w: _Window, idx: int, cost: int, refund: int, seen: int, current: int) -> None:
     slot = _slot(w, idx)
     slot.used -= refund
     slot.completed += cost - refund
+    if current == idx + 1:  # answered after its window closed: it may be counted in this one
+        _slot(w, current).late += cost - refund
     if seen >= 0:
         slot.ext_hi = max(slot.ext_hi, seen - slot.completed)
-        slot.ext_lo = max(slot.ext_lo, seen - slot.used)
+        # Ours that this count may hold: booked here, and those of the window before that were
+        # unanswered when this one opened (answered since, or still on their way).
+        ours = slot.used + slot.late
+        before = w.slots.get(idx - 1)
+        if before is not None and before.used > before.completed:
+            ours += before.used - before.completed
+        slot.ext_lo = max(slot.ext_lo, seen - ours)
         if idx > w.recent_idx:  # a new window: remember how the previous one ended
             last = w.slots.get(w.recent_idx) if w.recent_idx == idx - 1 else None
             w.previous_ext = last.ext_lo if last is not None else 0

@@ -62,11 +62,13 @@ class RedisLedger:
             return None
         return at_ms / 1000, [int(u) for u in reply[1:]]
 
-    async def settle(self, rows: Iterable[tuple[RateWindow, int, int, int, int]]) -> None:
-        """Per ``(spec, index, cost, refund, seen header value or -1)``: record the answer."""
+    async def settle(self, rows: Iterable[tuple[RateWindow, int, int, int, int, int]]) -> None:
+        """Per ``(spec, index, cost, refund, seen header value or -1, current index)``: record
+        the answer. One answered in the window after its own may be in that window's count: it
+        is booked there as ours (``l``), so that it is not taken for a neighbour's spend."""
         args: list[Any] = [0]
-        for spec, idx, cost, refund, seen in rows:
-            args += [self.base(spec), idx, cost, refund, seen]
+        for spec, idx, cost, refund, seen, current in rows:
+            args += [self.base(spec), idx, cost, refund, seen, current, spec.interval_s * 1000]
             args[0] += 1
         async with asyncio.timeout(_TIMEOUT_S):
             await self._settle_script(keys=[], args=args)
@@ -160,21 +162,33 @@ end
 return {-1}
 """
 
-# ARGV: n, then per window: base key, idx, cost, refund, seen header value (-1 if none).
+# ARGV: n, then per window: base key, idx, cost, refund, seen header value (-1 if none),
+# the current window index, interval_ms. A window's hash: u booked (less refunds), c answered,
+# l ours booked in the window before and answered in this one, eh/el others' spend (high/low).
 _SETTLE_LUA: Final = """
 local n = tonumber(ARGV[1])
 for i = 0, n - 1 do
-  local base = ARGV[2 + i * 5]; local idx = tonumber(ARGV[3 + i * 5])
-  local cost = tonumber(ARGV[4 + i * 5]); local refund = tonumber(ARGV[5 + i * 5])
-  local seen = tonumber(ARGV[6 + i * 5])
+  local o = 2 + i * 7
+  local base = ARGV[o]; local idx = tonumber(ARGV[o + 1])
+  local cost = tonumber(ARGV[o + 2]); local refund = tonumber(ARGV[o + 3])
+  local seen = tonumber(ARGV[o + 4]); local cur = tonumber(ARGV[o + 5])
   local key = base .. ':' .. idx
   local u = redis.call('HINCRBY', key, 'u', 0 - refund)
   local c = redis.call('HINCRBY', key, 'c', cost - refund)
+  if cur == idx + 1 then
+    local now_key = base .. ':' .. cur
+    redis.call('HINCRBY', now_key, 'l', cost - refund)
+    redis.call('PEXPIRE', now_key, tonumber(ARGV[o + 6]) * 3 + 60000)
+  end
   if seen >= 0 then
     local eh = tonumber(redis.call('HGET', key, 'eh') or '0')
     local el = tonumber(redis.call('HGET', key, 'el') or '0')
+    local ours = u + tonumber(redis.call('HGET', key, 'l') or '0')
+    local h = redis.call('HMGET', base .. ':' .. (idx - 1), 'u', 'c')
+    local open = (tonumber(h[1]) or 0) - (tonumber(h[2]) or 0)
+    if open > 0 then ours = ours + open end
     if seen - c > eh then redis.call('HSET', key, 'eh', seen - c) end
-    if seen - u > el then el = seen - u; redis.call('HSET', key, 'el', el) end
+    if seen - ours > el then el = seen - ours; redis.call('HSET', key, 'el', el) end
     local recent = base .. ':recent'
     local ri = tonumber(redis.call('HGET', recent, 'i') or '-1')
     if idx > ri then

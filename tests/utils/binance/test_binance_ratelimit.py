@@ -1,7 +1,8 @@
 """The limiter against the fake exchange over HTTP: it uses the budget Binance gives and is
 never answered 429, alone, shared between processes through Redis, and next to another
 process spending weight on the same IP; it books the orders of a call per ORDERS window as
-Binance counts them (a futures batch is 5 on the 10 s window, an OCO 2)."""
+Binance counts them (a futures batch is 5 on the 10 s window, an OCO 2); and its own request
+that reaches Binance after a window's end is not taken for another process's spend."""
 
 from __future__ import annotations
 
@@ -334,3 +335,69 @@ async def test_spot_ocos_count_two_orders_each_and_the_one_without_room_waits(
     per_window = fake.order_usage(s, 2)
     first = min(per_window)
     assert per_window == {first: 4, first + 1: 2}
+
+
+# --- our own late requests are not a neighbour ----------------------------------------------
+PRICE = "GET /api/v3/ticker/price"
+
+
+async def late_request_then_demand(
+    fake: FakeBinance, backend: RedisConfig, *, neighbour: int = 0
+) -> int:
+    """One price call booked early in a window (K) reaches the fake only 0.1 s into the next
+    one (K + 1), held there as a starved loop or a slow network would; then 50 users keep
+    calling until window K + 4 opens. From K + 1 on, another process spends ``neighbour`` as
+    each window opens. Returns K (on the fake's clock: windows of 1 s)."""
+    align(fake, 1, 0.2)
+    async with BinanceClient(config=make_config(fake), redis=backend) as client:
+        await client.call("GET /api/v3/openOrders", symbol="BTCUSDT")  # limits, clock
+        k = fake.requests[-1].window
+        fake.background_weight[Market.SPOT] = neighbour  # window K is open: from K + 1
+        fake.hold_until(k + 1.1, key=PRICE)
+        await client.get_symbol_price("BTCUSDT")
+        late = fake.requests[-1]
+        assert late.received is not None
+        # the premise: it left the client in window K and Binance counted it in K + 1
+        assert (int(late.received), late.window) == (k, k + 1), late
+
+        async def user() -> None:
+            while fake.now() < k + 4:
+                await client.get_symbol_price("BTCUSDT")
+
+        await asyncio.gather(*(user() for _ in range(50)))
+    return k
+
+
+async def test_our_request_counted_in_the_next_window_is_not_taken_for_a_neighbour(
+    backend: RedisConfig,
+) -> None:
+    # 120 weight a window, weight-2 calls. Alone on the IP, the in-process limiter spends up
+    # to its 1 % quiet margin (118); shared through Redis it keeps the 5 % margin (114). Taken
+    # for another process's spend, the late call's 2 was assumed again in the window after,
+    # with the 5 % margin back: 112 there.
+    full = 118 if backend.url is None else 114
+    spot = windows(Market.SPOT, interval_s=1, limit=120)
+    async with FakeBinance(spot_windows=spot, api_keys={API_KEY: SECRET}) as fake:
+        k = await late_request_then_demand(fake, backend)
+    assert fake.count(status=429) == 0
+    assert fake.count(status=418) == 0
+    usage = fake.window_usage(Market.SPOT)
+    assert usage[k + 1] <= 120  # the late call's weight was counted where Binance put it
+    assert [usage[k + 2], usage[k + 3]] == [full, full], usage
+
+
+async def test_a_neighbour_spending_beside_our_late_request_is_still_respected(
+    backend: RedisConfig,
+) -> None:
+    # Another process spends 10 as each window opens, from the window the late call lands
+    # in: the limiter must not take that spend for its own late call. With someone else on
+    # the IP the 5 % margin is back: each window then holds 114, the neighbour's 10 and 104
+    # of ours, and no call is answered 429.
+    spot = windows(Market.SPOT, interval_s=1, limit=120)
+    async with FakeBinance(spot_windows=spot, api_keys={API_KEY: SECRET}) as fake:
+        k = await late_request_then_demand(fake, backend, neighbour=10)
+    assert fake.count(status=429) == 0
+    assert fake.count(status=418) == 0
+    usage = fake.window_usage(Market.SPOT)
+    assert usage[k + 1] <= 120
+    assert [usage[k + 2], usage[k + 3]] == [114, 114], usage
