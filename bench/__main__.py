@@ -13,11 +13,13 @@ from typing import TYPE_CHECKING
 from bench.alarms import AlarmPlan, alarm_rows
 from bench.budget import WEIGHT, BudgetPlan, budget_rows
 from bench.cache_rows import CachePlan, cache_rows
+from bench.chart import ChartPlan, chart_rows
 from bench.fanout import FanoutPlan, fanout_rows
 from bench.overhead import MAX_CALLS, OverheadPlan, overhead_rows
 from bench.report import machine, render, write_results
 from bench.shared_ip import PROCESSES, SharedPlan, shared_ip_rows
 from bench.startup import StartupPlan, startup_rows
+from bench.ta import TaPlan, ta_rows
 from bench.ws_dispatch import WSPlan, ws_rows
 
 if TYPE_CHECKING:
@@ -25,7 +27,18 @@ if TYPE_CHECKING:
 
     from bench.report import Row
 
-ROW_SETS = ("overhead", "budget", "shared-ip", "cache", "fanout", "startup", "ws", "alarms")
+ROW_SETS = (
+    "overhead",
+    "budget",
+    "shared-ip",
+    "cache",
+    "fanout",
+    "startup",
+    "ws",
+    "alarms",
+    "ta",
+    "chart",
+)
 
 
 def main(argv: Sequence[str] | None = None) -> None:
@@ -67,6 +80,13 @@ def main(argv: Sequence[str] | None = None) -> None:
             symbols=200 if quick else 2000,
             ticks=20 if quick else 60,
             trigger=1000 if quick else 10_000,
+            firings=50 if quick else 200,
+        ),
+        ta=TaPlan(repeats=repeats, symbols=200),
+        chart=ChartPlan(
+            renders_timed=5 if quick else 15,
+            answers=5 if quick else 20,
+            renders=200 if quick else 1000,
         ),
     )
     if args.only in (None, "overhead") and plans.overhead.total_calls > MAX_CALLS:
@@ -87,7 +107,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
 
 class _Plans:
-    def __init__(
+    def __init__(  # noqa: PLR0913 - one plan per row set
         self,
         *,
         overhead: OverheadPlan,
@@ -98,10 +118,12 @@ class _Plans:
         startup: StartupPlan,
         ws: WSPlan,
         alarms: AlarmPlan,
+        ta: TaPlan,
+        chart: ChartPlan,
     ) -> None:
         self.overhead, self.budget, self.shared = overhead, budget, shared
         self.cache, self.fanout, self.startup, self.ws = cache, fanout, startup, ws
-        self.alarms = alarms
+        self.alarms, self.ta, self.chart = alarms, ta, chart
 
     def describe(self, only: str | None) -> str:
         o, b, s = self.overhead, self.budget, self.shared
@@ -119,7 +141,11 @@ class _Plans:
             "startup": f"start-up: {u.calls} calls over {u.tasks} tasks",
             "ws": f"stream dispatch: {self.ws.frames} frames of {self.ws.symbols} symbols",
             "alarms": f"alarm engine: {self.alarms.alarms:,} alarms over "
-            f"{self.alarms.symbols:,} symbols, {self.alarms.ticks} ticks a repeat",
+            f"{self.alarms.symbols:,} symbols, {self.alarms.ticks} ticks a repeat; "
+            f"alarm end to end: {self.alarms.firings} firings",
+            "ta": f"ta: {self.ta.symbols} /ta read-outs at once, klines cached",
+            "chart": f"chart: {self.chart.renders_timed} renders per size, "
+            f"{self.chart.answers} cached answers, {self.chart.renders:,} renders for memory",
         }
         return "; ".join(text for name, text in parts.items() if only in (None, name))
 
@@ -163,6 +189,23 @@ class _Plans:
                 "Alarm engine: one process for every repeat (the million alarms are built "
                 "once); tick = median over the repeat's ticks; ratio over one pass of a plain "
                 "loop over every alarm at the same prices.",
+                "Alarm start-up: the store is written once (import_alarms, not counted); each "
+                "repeat is a fresh process timing open + read every live alarm + engine loaded "
+                "(alarm_startup.load_engine). Notes give its CPU time and the machine's load "
+                "average: on a busy shared machine the wall time exceeds the CPU.",
+                "Alarm end to end: one run of python -m bot against the fakes; per firing, from "
+                "the fake exchange writing the crossing !miniTicker@arr frame to the fake Bot API "
+                "receiving its sendMessage; p50 and p99 over the firings after 5 of warm-up.",
+            ],
+            "ta": [
+                "TA: one process for every repeat; klines held in memory (a warm cache); CPU "
+                "per symbol counts every thread; ratio: one read-out at a time over the bare "
+                "TA-Lib calls on ready arrays.",
+            ],
+            "chart": [
+                "Chart: render rows are single renders in one process (Min / Median / Max over "
+                "the renders); ratio: ours over plain mplfinance on the same candles; answers "
+                "are over the bot and the fakes in one process.",
             ],
         }
         lines = ["Min / Median / Max are over repeats; each repeat is a fresh client process."]
@@ -182,6 +225,8 @@ async def _run(only: str | None, plans: _Plans) -> list[Row]:
         ("startup", lambda: startup_rows(plans.startup, _log)),
         ("ws", lambda: ws_rows(plans.ws, _log)),
         ("alarms", lambda: alarm_rows(plans.alarms, _log)),
+        ("ta", lambda: ta_rows(plans.ta, _log)),
+        ("chart", lambda: chart_rows(plans.chart, _log)),
     )
     rows: list[Row] = []
     for name, step in steps:

@@ -17,6 +17,9 @@ levels 1 % to 50 % away from the price. Measured, per repeat:
 - **load** and **memory per alarm**: ``load`` of the million ``Alarm`` objects (built
   before), timed once; then a second engine loaded under ``tracemalloc``, whose traced memory
   after the load is the engine's.
+
+``alarm_rows`` then adds the start-up loads from SQLite and Redis (``bench.alarm_startup``)
+and the end-to-end latency through the bot process (``bench.alarm_latency``).
 """
 
 from __future__ import annotations
@@ -33,6 +36,8 @@ from dataclasses import dataclass
 from decimal import Decimal
 from typing import TYPE_CHECKING, Any, Final
 
+from bench.alarm_latency import LatencyPlan, latency_rows
+from bench.alarm_startup import StartupLoadPlan, startup_load_rows
 from bench.report import Row, times, verdict
 from bench.runner import run_module
 
@@ -41,7 +46,7 @@ if TYPE_CHECKING:
 
     from utils.alarms.alarm_model import Alarm
 
-__all__ = ("AlarmPlan", "alarm_rows", "main")
+__all__ = ("AlarmMarket", "AlarmPlan", "alarm_rows", "main")
 
 T0: Final = 1_700_000_000
 CHATS_PER_CONDITION: Final = 5
@@ -59,6 +64,7 @@ class AlarmPlan:
     symbols: int
     ticks: int  # timed full-market ticks per repeat
     trigger: int  # alarms the triggering tick fires
+    firings: int = 200  # end to end, through the bot process (bench.alarm_latency)
 
     def args(self) -> tuple[str, ...]:
         return (
@@ -69,8 +75,14 @@ class AlarmPlan:
 
 
 async def alarm_rows(plan: AlarmPlan, log: Callable[[str], None]) -> list[Row]:
+    """The engine's rows, then the start-up loads (``bench.alarm_startup``) and the end to
+    end latency (``bench.alarm_latency``)."""
     log(f"alarm engine: {plan.alarms:,} alarms over {plan.symbols:,} symbols, one process")
-    return _rows(plan, await run_module("bench.alarms", *plan.args()))
+    rows = _rows(plan, await run_module("bench.alarms", *plan.args()))
+    load = StartupLoadPlan(repeats=plan.repeats, alarms=plan.alarms, symbols=plan.symbols)
+    rows += await startup_load_rows(load, log)
+    rows += await latency_rows(LatencyPlan(firings=plan.firings), log)
+    return rows
 
 
 def _rows(plan: AlarmPlan, result: dict[str, Any]) -> list[Row]:
@@ -118,7 +130,7 @@ def _below(row: Row, limit: float) -> bool | None:
 # The child process
 
 
-class _Market:
+class AlarmMarket:
     """Symbols, their base prices and the alarms on them (seeded: the same every run)."""
 
     def __init__(self, symbols: int, alarms: int, seed: int = 1) -> None:
@@ -185,7 +197,7 @@ class _Market:
 class _Plain:
     """The floor: every alarm checked against its symbol's price, once per tick."""
 
-    def __init__(self, market: _Market) -> None:
+    def __init__(self, market: AlarmMarket) -> None:
         self.alarms = market.plain
         self.opens = market.base
         self.prev = list(market.base)
@@ -228,7 +240,9 @@ class _Plain:
             self.lowest[i], self.highest[i] = min(self.lowest[i], p), max(self.highest[i], p)
 
 
-def _feed(engine: Any, market: _Market, prices: Sequence[float], ts: float) -> tuple[float, int]:
+def _feed(
+    engine: Any, market: AlarmMarket, prices: Sequence[float], ts: float
+) -> tuple[float, int]:
     on_price, symbols, opens = engine.on_price, market.symbols, market.base
     fired = 0
     began = time.perf_counter()
@@ -238,7 +252,7 @@ def _feed(engine: Any, market: _Market, prices: Sequence[float], ts: float) -> t
 
 
 def _trigger_set(
-    market: _Market, plain: _Plain, want: int, used: set[int], k: int
+    market: AlarmMarket, plain: _Plain, want: int, used: set[int], k: int
 ) -> tuple[set[int], int]:
     """Unused symbols whose 60 % jump at tick ``k`` fires ``want`` alarms together (as the
     plain loop counts them), and that count."""
@@ -271,7 +285,7 @@ def _trigger_set(
 class _Run:
     """One bench process: the market, the engine fed tick after tick, the plain loop."""
 
-    def __init__(self, market: _Market) -> None:
+    def __init__(self, market: AlarmMarket) -> None:
         from utils.alarms.alarm_engine import AlarmEngine  # noqa: PLC0415 - the child's imports
 
         self.market, self.plain = market, _Plain(market)
@@ -328,7 +342,7 @@ def measure(
     *, symbols: int, alarms: int, repeats: int, ticks: int, trigger: int
 ) -> dict[str, Any]:
     began = time.perf_counter()
-    market = _Market(symbols, alarms)
+    market = AlarmMarket(symbols, alarms)
     build_s = time.perf_counter() - began
     run = _Run(market)
     load_s = run.load()
@@ -357,7 +371,7 @@ def measure(
     }
 
 
-def _traced_bytes_per_alarm(market: _Market) -> float:
+def _traced_bytes_per_alarm(market: AlarmMarket) -> float:
     from utils.alarms.alarm_engine import AlarmEngine  # noqa: PLC0415 - the child's imports
 
     gc.collect()

@@ -39,6 +39,7 @@ from aiogram.utils.i18n import SimpleI18nMiddleware
 from aiohttp import web
 from redis.asyncio import BlockingConnectionPool, Redis
 
+from analysis.alarm_source import AlarmSource
 from analysis.chart import Charts
 from analysis.chart_pool import ChartPool
 from bot.alarm_delivery import NotifierDelivery
@@ -231,7 +232,15 @@ def _alarm_service(
     else:
         store, meta = SqliteAlarmStore(config.store_path), SqliteMeta(config.store_path)
         lease = LocalLease()
-    return AlarmService(binance, store, delivery, config, meta=meta, lease=lease)
+    return AlarmService(
+        binance,
+        store,
+        delivery,
+        config,
+        meta=meta,
+        lease=lease,
+        indicators=AlarmSource(binance),  # indicator alarms read analysis' TA-Lib values
+    )
 
 
 def _redis_client(settings: Settings) -> Redis | None:

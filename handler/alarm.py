@@ -25,6 +25,7 @@ from aiogram.types import InaccessibleMessage, InlineKeyboardButton, InlineKeybo
 from aiogram.utils.i18n import get_i18n
 from aiogram.utils.i18n import gettext as _
 
+from analysis.errors import NotEnoughHistoryError
 from handler.commands import N_, CommandSpec
 from utils.alarms.alarm_errors import (
     USAGE,
@@ -33,7 +34,11 @@ from utils.alarms.alarm_errors import (
     AlarmSyntaxError,
 )
 from utils.alarms.alarm_parser import describe
-from utils.alarms.alarm_service import AlarmSymbolError, AlarmWouldFireError
+from utils.alarms.alarm_service import (
+    AlarmIndicatorsOffError,
+    AlarmSymbolError,
+    AlarmWouldFireError,
+)
 from utils.alarms.alarm_text import (
     BUTTON_PREFIX,
     confirmation,
@@ -66,6 +71,20 @@ ALARM = CommandSpec(
     help=N_(
         "a price alarm: above 70000, below 2500, cross 150, +5% 1h, 24h +10%;\n"
         "  options: futures, repeat [30m], for 7d, until 2027-01-31, now; then a note"
+    ),
+    detail=(
+        N_(
+            "Indicator alarms: rsi > 70 1h, rsi < 30 4h (RSI(14), Wilder), macd cross [up|down] "
+            "4h (the MACD(12,26,9) line against its signal), ema 50 cross [up|down] 1d (the "
+            "close against EMA 50; periods 2 to 500). Intervals: 1m 3m 5m 15m 30m 1h 2h 4h 6h "
+            "8h 12h 1d 3d 1w."
+        ),
+        N_(
+            "They are checked only when a candle of that interval closes, never on the forming "
+            "candle, and fire at the close where the condition becomes true (at the close "
+            "before it was not). With repeat, they fire again only after a close where the "
+            "condition was false. The same options as price alarms apply."
+        ),
     ),
 )
 ALARMS = CommandSpec(
@@ -126,10 +145,26 @@ async def cmd_alarm(
         )
     except AlarmLimitError as e:
         await message.answer(_limit_text(e))
+    except AlarmIndicatorsOffError:
+        await message.answer(_("Indicator alarms are not available on this bot."))
+    except NotEnoughHistoryError as e:
+        await message.answer(
+            _(
+                "Not enough history for that indicator: Binance lists {have} closed candles "
+                "of that interval, {need} are needed."
+            ).format(have=e.have, need=e.need)
+        )
     else:
         tz = await alarms.get_tz(message.chat.id)
         await message.answer(
-            confirmation(added.alarm, _, tz=tz, price=added.price, change=added.change)
+            confirmation(
+                added.alarm,
+                _,
+                tz=tz,
+                price=added.price,
+                change=added.change,
+                indicator=added.indicator,
+            )
         )
 
 

@@ -113,7 +113,7 @@ class Pairs:
 class History:
     """A symbol's price range per bucket at each level, and the open second's."""
 
-    __slots__ = ("ahi", "alo", "depth", "hi", "hi0", "last", "lo", "lo0", "sec")
+    __slots__ = ("ahi", "alo", "depth", "hi", "hi0", "last", "lo", "lo0", "sec", "span")
 
     def __init__(self) -> None:
         self.sec = -1  # the open second; -1 until the first price
@@ -121,17 +121,22 @@ class History:
         self.lo: list[array[float]] = []
         self.hi: list[array[float]] = []
         self.depth = 0
+        self.span: float = 0  # the longest window the levels kept serve
         self.reach(1)
         self.lo0, self.hi0 = self.lo[0], self.hi[0]
 
     def reach(self, window_s: int) -> None:
         """Keep enough levels for windows up to ``window_s`` seconds."""
+        if window_s <= self.span:  # the common case at start-up: one comparison
+            return
         need = next((k + 1 for k, (b, n) in enumerate(LEVELS) if b * n >= window_s), 4)
         while self.depth < need:
             n = LEVELS[self.depth][1]
             self.lo.append(array("d", [INF]) * n)
             self.hi.append(array("d", [-INF]) * n)
             self.depth += 1
+        size, n = LEVELS[self.depth - 1]
+        self.span = INF if self.depth == len(LEVELS) else size * n
 
     def feed(self, price: float, hi: float, lo: float) -> None:
         self.alo, self.ahi, self.last = min(self.alo, lo), max(self.ahi, hi), price
@@ -167,6 +172,8 @@ class History:
     def window(self, window_s: int) -> tuple[float, float]:
         """Min and max over the last ``window_s`` seconds up to the open second (included)."""
         sec, mn, mx = self.sec, self.alo, self.ahi
+        if sec < 0:  # no second closed yet: the rings are empty (a start-up load asks often)
+            return mn, mx
         for k in range(self.depth):
             size, n = LEVELS[k]
             cur = sec // size

@@ -8,14 +8,20 @@ The engine loads every armed alarm at start, so ``decode`` builds ``AlarmSpec`` 
 without their generated ``__init__`` (a frozen dataclass sets each field through
 ``object.__setattr__``, three times slower than the slot's own setter); when the model has
 fields this module does not know, it falls back to the plain constructors.
+
+A ``LiveRow`` is an alarm as the stores keep it, read but not built: ``[id, chat_id, state,
+seq, fired_at, rearm_at, expires_at, spec]`` with ``spec`` the ``spec_data`` array (fields
+named by ``SPEC_FIELDS``). ``armed_rows`` yields them, the engine's start-up load reads them
+without making an ``Alarm`` (or a ``Decimal``); ``decode_row`` makes one.
 """
 
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
 from dataclasses import fields
 from decimal import Context, Decimal
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, Final, TypeAlias
 
 import orjson
 
@@ -30,13 +36,16 @@ from utils.alarms.alarm_model import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Sequence
+    from collections.abc import Callable
 
 __all__ = (
     "FORMAT",
+    "SPEC_FIELDS",
+    "LiveRow",
     "condition_key",
     "decode",
     "decode_firing",
+    "decode_row",
     "encode_firing",
     "finite",
     "is_live",
@@ -45,6 +54,14 @@ __all__ = (
 )
 
 FORMAT: Final = 1  # the first element of every stored spec_data
+#: What each element of a stored ``spec_data`` array is, in order.
+SPEC_FIELDS: Final = (
+    *("format", "user_id", "created_at", "symbol", "market", "kind", "direction", "level"),
+    *("percent", "window_s", "repeat_s", "hysteresis", "expires_at", "note", "now"),
+)
+#: ``[id, chat_id, state, seq, fired_at, rearm_at, expires_at, spec]``: a tuple from SQLite,
+#: a list from Redis's JSON; ``spec`` is the ``spec_data`` array, decoded.
+LiveRow: TypeAlias = Sequence[Any]
 _CTX: Final = Context(prec=100)
 _KINDS: Final = {kind.value: kind for kind in AlarmKind}
 _DIRECTIONS: Final = {direction.value: direction for direction in Direction}
@@ -196,6 +213,12 @@ def decode(
     _a_fired(alarm, fired_at)
     _a_rearm(alarm, rearm_at)
     return alarm
+
+
+def decode_row(row: LiveRow) -> Alarm:
+    """The alarm a ``LiveRow`` holds."""
+    alarm_id, chat_id, state, seq, fired_at, rearm_at, expires_at, spec = row
+    return decode(alarm_id, chat_id, spec, state, seq, fired_at, rearm_at, expires_at)
 
 
 def _decode_slowly(

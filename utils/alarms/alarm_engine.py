@@ -6,6 +6,8 @@ API::
 
     engine = AlarmEngine(clock=time.time)
     engine.load(alarms)                      # start-up, bulk: each list sorted once
+    engine.load_rows(rows)                   # the same from the stores' rows (armed_rows)
+    with engine.loading() as load: load(page) ...  # the same, a page at a time
     engine.add(alarm, price=Decimal("..."))  # the price decides which side a CROSS is on
     engine.remove(alarm_id)                  # delete, pause, expire; resume = add again
     engine.on_price("spot", "BTCUSDT", 70012.5, ts, high=..., low=..., candle_t=...,
@@ -14,6 +16,7 @@ API::
     engine.gap("spot", "BTCUSDT", [(open_time_s, high, low, close), ...]) -> list[Firing]
     engine.tick(now)                         # re-arm repeats whose cooldown ended
     engine.symbols_with_spot_alarms()        # the @kline_1m streams to follow
+    engine.held_symbols()                    # (market, symbol) of every alarm held
     engine.last_price(market, symbol); len(engine); engine.memory_stats()
 
 ``add`` holds an ARMED alarm, or a FIRED one that repeats or has a ``rearm_at`` (a snooze:
@@ -64,6 +67,7 @@ per list entry, 12 in the id map; per symbol with percent alarms a ``History`` o
 
 from __future__ import annotations
 
+import contextlib
 import heapq
 import math
 import time
@@ -84,11 +88,13 @@ from utils.alarms.alarm_index import (
     AlarmIndex,
 )
 from utils.alarms.alarm_model import Firing
+from utils.alarms.alarm_rows import admit_rows
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable
+    from collections.abc import Callable, Iterable, Iterator
 
     from utils.alarms.alarm_book import Book, Change, Day
+    from utils.alarms.alarm_codec import LiveRow
     from utils.alarms.alarm_model import Alarm
 
 __all__ = ("AlarmEngine",)
@@ -122,6 +128,24 @@ class AlarmEngine:
         finally:
             ix.end_bulk()
         return taken
+
+    def load_rows(self, rows: Iterable[LiveRow]) -> int:
+        """``load`` from the stores' rows (``alarm_codec.LiveRow``, what ``armed_rows``
+        yields): the same alarms held the same way, but no ``Alarm`` or ``Decimal`` built."""
+        with self.loading() as load:
+            return load(rows)
+
+    @contextlib.contextmanager
+    def loading(self) -> Iterator[Callable[[Iterable[LiveRow]], int]]:
+        """A bulk load fed in parts (pages read from a store): yields ``load(rows) -> int``;
+        each list is sorted once, when the block ends. Feed the engine no price until then."""
+        ix = self._ix
+        ix.begin_bulk()
+        now = self._clock()
+        try:
+            yield lambda rows: admit_rows(ix, rows, now)
+        finally:
+            ix.end_bulk()
 
     def add(self, alarm: Alarm, *, price: Decimal | float | None = None) -> bool:
         """Arm (or replace) one alarm; ``price`` is the current price, which decides the
@@ -248,6 +272,10 @@ class AlarmEngine:
         """Spot symbols holding level or change alarms: those whose 1-minute klines (wicks)
         the service should follow."""
         return frozenset(s for s, b in self._markets["spot"].items() if b.n > 0)
+
+    def held_symbols(self) -> set[tuple[str, str]]:
+        """``(market, symbol)`` of every alarm held."""
+        return {(b.market, b.symbol) for b in self._ix.books if b.n or b.day is not None}
 
     def last_price(self, market: str, symbol: str) -> float | None:
         book = self._markets.get(market, {}).get(symbol)

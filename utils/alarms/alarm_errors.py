@@ -38,7 +38,8 @@ def N_(text: str) -> str:  # gettext's marker: extracted here, translated where 
 #: The whole syntax in one line, for a reply to a bare ``/alarm``.
 USAGE: Final = N_(
     "Usage: /alarm SYMBOL CONDITION [options] [note]. Conditions: > 70000, < 2500, "
-    "cross 150, cross up 150, +5% 1h, -5% 1h, ±5% 1h (windows 1m to 7d), 24h +10%. "
+    "cross 150, cross up 150, +5% 1h, -5% 1h, ±5% 1h (windows 1m to 7d), 24h +10%; "
+    "on candle closes: rsi > 70 1h, rsi < 30 4h, macd cross up 4h, ema 50 cross 1d. "
     "Options: futures, repeat [30m], for 7d, until 2027-01-31, now. "
     "Example: /alarm btc > 70000 repeat take profit"
 )
@@ -58,6 +59,38 @@ MESSAGES: Final[Mapping[str, str]] = {
         "“{word}” is not a condition: use > or < with a level (/alarm btc > 70000), "
         "cross [up|down] with a level (/alarm btc cross 150), a percent change with a window "
         "(/alarm btc +5% 1h) or 24h with a percent (/alarm btc 24h +10%)."
+    ),
+    "indicator_unknown": N_(
+        "Alarms do not watch “{word}”. Indicator alarms take rsi, macd or ema on a candle "
+        "interval: /alarm {symbol} rsi > 70 1h, /alarm {symbol} macd cross up 4h, "
+        "/alarm {symbol} ema 50 cross 1d"
+    ),
+    "rsi_op": N_(
+        "RSI takes > or < and a level between 0 and 100, then a candle interval: "
+        "/alarm {symbol} rsi > 70 1h or /alarm {symbol} rsi < 30 4h"
+    ),
+    "rsi_level": N_(
+        "“{word}” is not an RSI level: use a number between 0 and 100 (not 0 or 100 "
+        "themselves), like /alarm {symbol} rsi > 70 1h"
+    ),
+    "macd_cross": N_(
+        "A MACD alarm fires when the MACD line crosses its signal line: "
+        "/alarm {symbol} macd cross 4h (or cross up, cross down)"
+    ),
+    "ema_period": N_(
+        "“{word}” is not an EMA period: use a whole number from {low} to {high}, like "
+        "/alarm {symbol} ema 50 cross 1d"
+    ),
+    "ema_cross": N_(
+        "An EMA alarm fires when the close crosses the EMA: /alarm {symbol} ema {period} "
+        "cross 1d (or cross up, cross down)"
+    ),
+    "no_interval": N_(
+        "Indicator alarms are checked when a candle closes: add its interval, one of {valid}. "
+        "Example: /alarm {symbol} {example} 1h"
+    ),
+    "interval": N_(
+        "“{word}” is not a candle interval: use one of {valid}, like /alarm btc rsi > 70 1h"
     ),
     "no_level": N_("A price level is missing after “{word}”: /alarm {symbol} {word} 70000"),
     "level": N_(

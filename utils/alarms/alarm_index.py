@@ -4,8 +4,7 @@
   percent, book, kind and direction, where it is, repeat, hysteresis, window, generation:
   54 bytes), the id map, the books, the cooldown heap; putting a slot into its book's lists
   and taking it out, re-arming after a cooldown.
-- ``IdMap``: alarm id -> slot in two sorted arrays (12 bytes an id); a removed id leaves a
-  tombstone until a rebuild, ids that arrive out of order wait in a small dict.
+- ``alarm_idmap.IdMap``: alarm id -> slot (12 bytes an id).
 
 Where a slot is (``where`` bits): in ``up``/``dn`` (fires when the price reaches the level
 from below/above), in ``au``/``ad`` (a re-arming point: reaching it moves the slot to
@@ -19,13 +18,15 @@ from __future__ import annotations
 import heapq
 import math
 from array import array
-from bisect import bisect_left
 from typing import TYPE_CHECKING, Any, Final
 
 from utils.alarms.alarm_book import BOTH, DOWN, INF, UP, Book, Change, Day, Pairs
+from utils.alarms.alarm_idmap import IdMap
 from utils.alarms.alarm_model import DEFAULT_HYSTERESIS, AlarmKind, AlarmState, Direction
 
 if TYPE_CHECKING:
+    from decimal import Decimal
+
     from utils.alarms.alarm_model import Alarm
 
 __all__ = (
@@ -36,98 +37,36 @@ __all__ = (
     "COOL",
     "CROSS",
     "DAY",
+    "DEFAULT_HYS",
+    "DIR_CODES",
     "DOWN",
     "IN_AD",
     "IN_AU",
     "IN_DN",
     "IN_GRP",
     "IN_UP",
+    "KIND_CODES",
     "PEND",
     "STRICT",
     "UP",
     "AlarmIndex",
-    "IdMap",
 )
 
 ABOVE, BELOW, CROSS, CHANGE, DAY = range(5)
 IN_UP, IN_DN, IN_AU, IN_AD, STRICT, IN_GRP, COOL, PEND = (1 << i for i in range(8))
-_KINDS: Final = {
+#: AlarmKind (or its value) -> kind code; Direction (or its value) -> direction code.
+KIND_CODES: Final = {
     AlarmKind.ABOVE: ABOVE,
     AlarmKind.BELOW: BELOW,
     AlarmKind.CROSS: CROSS,
     AlarmKind.CHANGE: CHANGE,
     AlarmKind.DAY_CHANGE: DAY,
 }
-_DIRS: Final = {Direction.UP: UP, Direction.DOWN: DOWN, Direction.BOTH: BOTH}
-_REBUILD_MIN: Final = 1024
-_DEFAULT_HYS: Final = float(DEFAULT_HYSTERESIS)
+DIR_CODES: Final = {Direction.UP: UP, Direction.DOWN: DOWN, Direction.BOTH: BOTH}
+_KIND_NAMES: Final = {code: kind.value for kind, code in KIND_CODES.items()}
+DEFAULT_HYS: Final = float(DEFAULT_HYSTERESIS)
 _ARMED: Final = AlarmState.ARMED  # a module global: an enum class attribute costs 0.15 µs
 _FIRED: Final = AlarmState.FIRED
-
-
-class IdMap:
-    """Alarm id -> slot (``-1`` when absent). Lookups, inserts and removals are O(log n)
-    (amortized: a rebuild, O(n log n), once tombstones or strays pass a fraction of n)."""
-
-    __slots__ = ("_dead", "_extra", "_ids", "_slots", "holding")
-
-    def __init__(self) -> None:
-        self.holding = False  # bulk load: no rebuild until it ends
-        self._ids = array("q")
-        self._slots = array("i")
-        self._extra: dict[int, int] = {}
-        self._dead = 0
-
-    def __len__(self) -> int:
-        return len(self._ids) - self._dead + len(self._extra)
-
-    def get(self, key: int) -> int:
-        ids = self._ids
-        i = bisect_left(ids, key)
-        if i < len(ids) and ids[i] == key and self._slots[i] >= 0:
-            return self._slots[i]
-        return self._extra.get(key, -1)
-
-    def put(self, key: int, slot: int) -> None:
-        ids = self._ids
-        i = bisect_left(ids, key)
-        if i < len(ids) and ids[i] == key:
-            if self._slots[i] < 0:
-                self._dead -= 1
-            self._slots[i] = slot
-        elif i == len(ids):  # ids from a counter come in order: the common case
-            ids.append(key)
-            self._slots.append(slot)
-        else:
-            self._extra[key] = slot
-            if not self.holding and len(self._extra) > max(_REBUILD_MIN, len(ids) >> 4):
-                self.rebuild()
-
-    def pop(self, key: int) -> int:
-        ids = self._ids
-        i = bisect_left(ids, key)
-        if i < len(ids) and ids[i] == key and self._slots[i] >= 0:
-            slot = self._slots[i]
-            self._slots[i] = -1
-            self._dead += 1
-            if not self.holding and self._dead > max(_REBUILD_MIN, len(ids) >> 1):
-                self.rebuild()
-            return slot
-        return self._extra.pop(key, -1)
-
-    def rebuild(self) -> None:
-        if not self._extra and not self._dead:
-            return
-        live = {k: s for k, s in zip(self._ids, self._slots, strict=True) if s >= 0}
-        live.update(self._extra)
-        keys = sorted(live)
-        self._ids = array("q", keys)
-        self._slots = array("i", [live[k] for k in keys])
-        self._extra.clear()
-        self._dead = 0
-
-    def nbytes(self) -> int:
-        return _nbytes(self._ids) + _nbytes(self._slots) + 100 * len(self._extra)
 
 
 class AlarmIndex:
@@ -146,8 +85,8 @@ class AlarmIndex:
         self.free = array("i")
         self.cool: list[tuple[float, int, int]] = []  # (rearm_at, slot, generation)
         self.live = 0
-        self._bulk = False  # loading: lists take appends, sorted once at the end
-        self._bulk_books: set[int] = set()
+        self.bulk = False  # loading: lists take appends, sorted once at the end
+        self.bulk_books: set[int] = set()
 
     def arrays(self) -> tuple[array[int] | array[float], ...]:
         return (*(self.aid, self.chat, self.seq, self.book, self.gen, self.lvl, self.kd),
@@ -157,20 +96,61 @@ class AlarmIndex:
         """Hold ``alarm`` (replacing one with its id): armed, or cooling down when it fired
         and repeats or has a ``rearm_at`` (a snooze). Any other state only removes it. True
         when held."""
-        old = self.ids.get(alarm.id)
+        spec = alarm.spec
+        k = KIND_CODES.get(spec.kind)
+        if k is None:  # an indicator alarm: alarm_indicator's, never the price engine's
+            old = self.ids.get(alarm.id)
+            if old >= 0:
+                self.drop(old)
+            return False
+        h = spec.hysteresis  # float(Decimal) costs 0.3-0.5 µs: skip it for the default
+        return self.admit_fields(
+            alarm.id, alarm.chat_id, alarm.seq, alarm.state, alarm.fired_at, alarm.rearm_at,
+            spec.market, spec.symbol, k, DIR_CODES[spec.direction],
+            spec.level if k <= CROSS else spec.percent, spec.window_s or 0, spec.repeat_s,
+            DEFAULT_HYS if h is DEFAULT_HYSTERESIS else float(h), price, now,
+        )  # fmt: skip
+
+    def admit_fields(  # noqa: PLR0913, PLR0917 - once an alarm at start-up: no object built
+        self,
+        aid: int,
+        chat: int,
+        seq: int,
+        state: str,
+        fired_at: float | None,
+        rearm_at: float | None,
+        market: str,
+        symbol: str,
+        k: int,
+        d: int,
+        value: Decimal | str | None,
+        window: int,
+        repeat: int | None,
+        hys: float,
+        price: float | None,
+        now: float,
+    ) -> bool:
+        """``admit`` from an alarm's fields: ``k``/``d`` the kind and direction codes,
+        ``value`` the level (ABOVE, BELOW, CROSS) or the percent, as a Decimal or its text,
+        ``window`` 0 when none, ``hys`` the hysteresis as a float."""
+        old = self.ids.get(aid)
         if old >= 0:
             self.drop(old)
-        spec = alarm.spec
-        if alarm.state is _ARMED:
+        if state == _ARMED:
             until = None
-        elif alarm.state is _FIRED and (spec.repeat_s is not None or alarm.rearm_at is not None):
-            until = alarm.rearm_at  # a repeat's cooldown, or a snooze
+        elif state == _FIRED and (repeat is not None or rearm_at is not None):
+            until = rearm_at  # a repeat's cooldown, or a snooze
             if until is None:
-                until = (alarm.fired_at or now) + (spec.repeat_s or 0)
+                until = (fired_at or now) + (repeat or 0)
         else:
             return False
-        book = self._book(spec.market, spec.symbol)
-        s = self._alloc(alarm, book)
+        if value is None or (k == CHANGE and window <= 0):
+            need = "a level" if k <= CROSS else "a percent" + (" and a window" * (k == CHANGE))
+            raise ValueError(f"alarm {aid}: a {_KIND_NAMES[k]} alarm needs {need}")
+        book = self.book_for(market, symbol)
+        rep = -1 if repeat is None else repeat
+        s = self._alloc((aid, chat, seq, book.bid, float(value), k | d << 3, 0, rep, window, hys))
+        self._count(book, k, window)
         if until is not None and until > now:
             self.where[s] = COOL
             heapq.heappush(self.cool, (until, s, self.gen[s]))
@@ -260,7 +240,7 @@ class AlarmIndex:
                 self._put(book.ad, dn_band, s, IN_AD)
             if falls:
                 self._put(book.au, up_band, s, IN_AU)
-        if not self._bulk:
+        if not self.bulk:
             book.retrig()
 
     def arm_levels(self, s: int) -> tuple[float, float]:
@@ -272,14 +252,14 @@ class AlarmIndex:
         return level * (1 + h), level * (1 - h)
 
     def begin_bulk(self) -> None:
-        self._bulk, self._bulk_books = True, set()
+        self.bulk, self.bulk_books = True, set()
         self.ids.holding = True
 
     def end_bulk(self) -> None:
-        self._bulk = False
+        self.bulk = False
         self.ids.holding = False
         self.ids.rebuild()
-        for bid in self._bulk_books:
+        for bid in self.bulk_books:
             book = self.books[bid]
             for pairs in book.lists():
                 pairs.sort()
@@ -289,7 +269,7 @@ class AlarmIndex:
             if book.day is not None:
                 book.day.retrig()
 
-    def _book(self, market: str, symbol: str) -> Book:
+    def book_for(self, market: str, symbol: str) -> Book:
         books = self.markets.get(market)
         if books is None:
             books = self.markets[market] = {}
@@ -299,21 +279,10 @@ class AlarmIndex:
             self.books.append(book)
         return book
 
-    def _alloc(self, alarm: Alarm, book: Book) -> int:
-        spec = alarm.spec
-        k, d = _KINDS[spec.kind], _DIRS[spec.direction]
-        value = spec.level if k <= CROSS else spec.percent
-        window = spec.window_s or 0
-        if value is None or (k == CHANGE and window <= 0):
-            need = "a level" if k <= CROSS else "a percent" + (" and a window" * (k == CHANGE))
-            raise ValueError(f"alarm {alarm.id}: a {spec.kind} alarm needs {need}")
-        rep = -1 if spec.repeat_s is None else spec.repeat_s
-        h = spec.hysteresis  # float(Decimal) costs 0.3-0.5 µs: skip it for the default
-        hys = _DEFAULT_HYS if h is DEFAULT_HYSTERESIS else float(h)
+    def _alloc(self, row: tuple[int, int, int, int, float, int, int, int, int, float]) -> int:
+        """A slot for ``(id, chat, seq, book, level, kd, where, rep, window, hys)``."""
         if self.free:
             s = self.free.pop()
-            row = (alarm.id, alarm.chat_id, alarm.seq, book.bid, float(value), k | d << 3, 0,
-                   rep, window, hys)  # fmt: skip
             arrays: tuple[array[Any], ...] = (self.aid, self.chat, self.seq, self.book,
                                               self.lvl, self.kd, self.where, self.rep,
                                               self.win, self.hys)  # fmt: skip
@@ -322,19 +291,24 @@ class AlarmIndex:
             self.gen[s] += 1
         else:  # one append per array, no loop: the bulk load's cost is mostly here
             s = len(self.aid)
-            self.aid.append(alarm.id)
-            self.chat.append(alarm.chat_id)
-            self.seq.append(alarm.seq)
-            self.book.append(book.bid)
-            self.lvl.append(float(value))
-            self.kd.append(k | d << 3)
-            self.where.append(0)
+            aid, chat, seq, bid, level, kd, where, rep, window, hys = row
+            self.aid.append(aid)
+            self.chat.append(chat)
+            self.seq.append(seq)
+            self.book.append(bid)
+            self.lvl.append(level)
+            self.kd.append(kd)
+            self.where.append(where)
             self.rep.append(rep)
             self.win.append(window)
             self.hys.append(hys)
             self.gen.append(0)
-        self.ids.put(alarm.id, s)
+        self.ids.put(row[0], s)
         self.live += 1
+        return s
+
+    def _count(self, book: Book, k: int, window: int) -> None:
+        """A slot of kind ``k`` joined ``book``."""
         if k == CHANGE:
             if book.chg is None:
                 book.chg = Change()
@@ -346,9 +320,8 @@ class AlarmIndex:
             book.day.n += 1
         if k != DAY:
             book.n += 1
-        if self._bulk:
-            self._bulk_books.add(book.bid)
-        return s
+        if self.bulk:
+            self.bulk_books.add(book.bid)
 
     def _place(self, s: int, book: Book, price: float) -> None:
         k, d, level = self.kd[s] & 7, self.kd[s] >> 3, self.lvl[s]
@@ -364,28 +337,24 @@ class AlarmIndex:
                 self._put(book.au, math.nextafter(level, INF), s, IN_AU)
         elif k == CHANGE and book.chg is not None:
             self._put(book.chg.groups.setdefault((self.win[s], d), Pairs()), level, s, IN_GRP)
-            if not self._bulk:
+            if not self.bulk:
                 book.chg.retrig(book.chg.hist.window)
         elif book.day is not None:
             self._put(book.day.groups[d], level, s, IN_GRP)
-            if not self._bulk:
+            if not self.bulk:
                 book.day.retrig()
-        if not self._bulk:
+        if not self.bulk:
             book.retrig()
 
     def _put(self, pairs: Pairs, key: float, s: int, bit: int) -> None:
         self.where[s] |= bit
-        if self._bulk:  # sorted once in end_bulk
+        if self.bulk:  # sorted once in end_bulk
             pairs.keys.append(key)
             pairs.slots.append(s)
         else:
             pairs.insert(key, s)
 
     def _sorted(self, pairs: Pairs) -> Pairs:
-        if self._bulk:
+        if self.bulk:
             pairs.sort()
         return pairs
-
-
-def _nbytes(a: array[int] | array[float]) -> int:
-    return 64 + a.buffer_info()[1] * a.itemsize

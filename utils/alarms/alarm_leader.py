@@ -25,6 +25,7 @@ import structlog
 from utils.alarms.alarm_engine import AlarmEngine
 from utils.alarms.alarm_errors import AlarmChangesLostError
 from utils.alarms.alarm_feed import MARKETS, AlarmFeed
+from utils.alarms.alarm_startup import load_engine
 
 if TYPE_CHECKING:
     from collections.abc import Callable
@@ -43,7 +44,6 @@ _log = structlog.get_logger(__name__)
 
 _CHANGES_S: Final = 0.5  # how often the leader reads the store's change log
 _CHECKPOINT_S: Final = 1.0
-_LOAD_CHUNK: Final = 200_000  # alarms handed to the engine at once at start-up
 _CHECKPOINT_KEY: Final = "checkpoint:"
 _START_WAIT_S: Final = 30.0  # start-up waits this long at most for the engine to run
 
@@ -191,20 +191,10 @@ class AlarmLeader:
     ) -> dict[str, list[Alarm]]:
         """Every live alarm into ``engine``; per market, those created after its checkpoint
         are returned instead, to join the replay at the minute they were created in."""
-        later: dict[str, list[Alarm]] = {}
-        chunk: list[Alarm] = []
-        async for alarm in self._store.armed():
-            ms = since.get(alarm.spec.market)
-            if ms is not None and alarm.created_at * 1000 > ms:
-                later.setdefault(alarm.spec.market, []).append(alarm)
-                continue
-            chunk.append(alarm)
-            feed.track(alarm.spec.market, alarm.spec.symbol)
-            if len(chunk) >= _LOAD_CHUNK:
-                engine.load(chunk)
-                chunk = []
-        engine.load(chunk)
-        return later
+        loaded = await load_engine(self._store, engine, since=since)  # rows, no Alarm objects
+        for market, symbol in loaded.symbols:
+            feed.track(market, symbol)
+        return loaded.later
 
     async def _step_down(self) -> None:
         lead, self._lead_task = self._lead_task, None

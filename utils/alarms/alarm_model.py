@@ -10,6 +10,14 @@ Kinds and their fields:
   (``UP``), fall (``DOWN``) or either (``BOTH``) of at least ``percent`` % within the window.
 - ``DAY_CHANGE``: ``percent`` and ``direction`` against Binance's own 24 h change.
 
+- ``RSI_ABOVE`` / ``RSI_BELOW``: ``level`` (0 to 100) on RSI(14) of the ``window_s``
+  candles; fires at the close where RSI goes from at-or-under (over) the level to past it.
+- ``MACD_CROSS``: MACD(12, 26, 9)'s line crossing its signal line, ``direction``.
+- ``EMA_CROSS``: the close crossing the EMA whose period is ``level`` (2 to 500), ``direction``.
+
+The indicator kinds (``INDICATOR_KINDS``) take ``window_s`` as their candle interval and are
+evaluated only when a candle of it closes (``alarm_indicator``), never by the price engine.
+
 ``market`` is ``spot`` (the spot last price) or ``futures`` (the perpetual's mark price).
 ``repeat_s`` None means once; otherwise the alarm re-arms ``repeat_s`` after a firing, and only
 once the price has moved back past the level by ``hysteresis`` (a fraction: 0.002 = 0.2 %).
@@ -26,6 +34,7 @@ __all__ = (
     "DEFAULT_EXPIRY_S",
     "DEFAULT_HYSTERESIS",
     "DEFAULT_REPEAT_S",
+    "INDICATOR_KINDS",
     "MAX_NOTE",
     "MAX_PERCENT",
     "MAX_WINDOW_S",
@@ -53,6 +62,16 @@ class AlarmKind(StrEnum):
     CROSS = "cross"
     CHANGE = "change"
     DAY_CHANGE = "day_change"
+    RSI_ABOVE = "rsi_above"
+    RSI_BELOW = "rsi_below"
+    MACD_CROSS = "macd_cross"
+    EMA_CROSS = "ema_cross"
+
+
+#: Kinds evaluated on candle closes (``alarm_indicator``), not on prices (``alarm_engine``).
+INDICATOR_KINDS: Final = frozenset(
+    {AlarmKind.RSI_ABOVE, AlarmKind.RSI_BELOW, AlarmKind.MACD_CROSS, AlarmKind.EMA_CROSS}
+)
 
 
 class Direction(StrEnum):
@@ -77,9 +96,9 @@ class AlarmSpec:
     market: str = "spot"  # "spot" (last price) or "futures" (mark price)
     kind: AlarmKind
     direction: Direction = Direction.BOTH
-    level: Decimal | None = None  # ABOVE, BELOW, CROSS
+    level: Decimal | None = None  # ABOVE, BELOW, CROSS; RSI_*: the RSI; EMA_CROSS: the period
     percent: Decimal | None = None  # CHANGE, DAY_CHANGE: a positive magnitude
-    window_s: int | None = None  # CHANGE only
+    window_s: int | None = None  # CHANGE: the window; indicator kinds: the candle interval
     repeat_s: int | None = None  # None: fires once
     hysteresis: Decimal = DEFAULT_HYSTERESIS
     expires_at: float | None = None  # unix time; None: the default expiry applies on create
@@ -118,8 +137,13 @@ class Firing:
     touched_at: float
     fired_at: float
     late: bool = False
+    # Indicator alarms: the candle close (unix ms) that fired it. Closes are not replayed
+    # after a restart, so the next firing may reuse the sequence of one delivered but not
+    # recorded before a crash; the close keeps its job id apart.
+    candle_ms: int | None = None
 
     @property
     def job_id(self) -> str:
         """The delivery id: one per (alarm, firing), so a repeat is not stored again."""
-        return f"alarm:{self.alarm_id}:{self.seq}"
+        base = f"alarm:{self.alarm_id}:{self.seq}"
+        return base if self.candle_ms is None else f"{base}:{self.candle_ms}"

@@ -12,7 +12,9 @@ Grammar (words are separated by spaces; keywords and symbols in any case)::
 - CONDITION: ``> L`` / ``>= L`` / ``above L`` (ABOVE), ``< L`` / ``<= L`` / ``below L``
   (BELOW), ``cross [up|down] L`` (CROSS), ``+P% W`` / ``-P% W`` / ``±P% W`` / ``+-P% W``
   (CHANGE within the rolling window W, 1m to 7d in m, h or d), ``24h +P%`` (DAY_CHANGE:
-  Binance's 24 h change). A level L is ``70000``, ``70,000``, ``70000.5``, ``70k`` or
+  Binance's 24 h change); on candle closes (``alarm_indicator_words``): ``rsi > L I``,
+  ``rsi < L I``, ``macd cross [up|down] I``, ``ema N cross [up|down] I`` (I a kline interval,
+  required). A level L is ``70000``, ``70,000``, ``70000.5``, ``70k`` or
   ``1.2m``.
 - OPTION: ``futures`` / ``spot``, ``repeat [W]`` (default ``DEFAULT_REPEAT_S``), ``for W``
   or ``until DATE[THH:MM[:SS]]`` (a date alone means the end of that day), ``now``.
@@ -33,8 +35,16 @@ from datetime import datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Final
 
 from utils.alarms.alarm_errors import N_, AlarmSyntaxError
+from utils.alarms.alarm_indicator_words import (
+    INDICATORS,
+    KNOWN_ELSEWHERE,
+    describe_indicator,
+    read_indicator,
+    render_indicator,
+)
 from utils.alarms.alarm_model import (
     DEFAULT_REPEAT_S,
+    INDICATOR_KINDS,
     MAX_NOTE,
     MAX_WINDOW_S,
     MIN_WINDOW_S,
@@ -206,6 +216,8 @@ def render(spec: AlarmSpec, *, tz: str | None = None) -> str:
 
 def describe(spec: AlarmSpec, *, gettext: Callable[[str], str] = str) -> str:
     """The condition in words: "BTCUSDT spot price rises to 70,000 or above"."""
+    if spec.kind in INDICATOR_KINDS:
+        return describe_indicator(spec, gettext)
     kind = spec.kind
     key = kind.value
     if kind in (AlarmKind.CROSS, AlarmKind.CHANGE, AlarmKind.DAY_CHANGE):
@@ -233,6 +245,12 @@ def _condition(symbol: str, words: _Words) -> AlarmSpec:
     if word is None:
         raise AlarmSyntaxError("no_condition", symbol=symbol)
     low = word.lower()
+    if low in INDICATORS:
+        return read_indicator(symbol, low, words)
+    if low in KNOWN_ELSEWHERE or (
+        low.isalpha() and low not in _OPS and (words.peek() or "").lower() in (*_OPS, *_CROSS)
+    ):
+        raise AlarmSyntaxError("indicator_unknown", word=word[:40], symbol=symbol)
     if low in _OPS:
         level = read_level(words.take(), word, symbol)
         return AlarmSpec(symbol=symbol, kind=_OPS[low], level=level)
@@ -392,6 +410,8 @@ def _suspicious(word: str) -> AlarmSyntaxError | None:
 
 def _render_condition(spec: AlarmSpec) -> list[str]:
     kind = spec.kind
+    if kind in INDICATOR_KINDS:
+        return render_indicator(spec)
     if kind in (AlarmKind.ABOVE, AlarmKind.BELOW):
         return [">=" if kind is AlarmKind.ABOVE else "<=", number_text(spec.level)]
     if kind is AlarmKind.CROSS:

@@ -21,6 +21,11 @@ ignored by the outbox, then recorded. A deposed leader that still fires meets th
 The limits: a merged message regrouped differently on replay is a different job; a touch
 the klines do not show (the feed's gaps over ``MAX_GAP_MINUTES``) is not replayed.
 
+Indicator alarms (RSI, MACD, EMA crosses: ``alarm_indicator``) share the store, the desk and
+the commands, but not the price engine: while this process leads, an ``IndicatorWatch`` fed by
+the ``indicators`` source given (the bot wires ``analysis.alarm_source``) evaluates them on
+candle closes. Without a source they are refused (``AlarmIndicatorsOffError``).
+
 Alarms of one chat that fire in the same second are merged into one message. Expired alarms
 are looked for every ``ALARM_SWEEP_S``; their chats are told. A chat that blocked the bot has
 its alarms paused (not deleted) as soon as a send to it meets Telegram's 403 (the delivery's
@@ -42,15 +47,24 @@ import structlog
 
 from utils.alarms.alarm_desk import LOCALE_KEY, AlarmDelivery, FiringDesk
 from utils.alarms.alarm_errors import AlarmError
+from utils.alarms.alarm_indicator import IndicatorWatch
+from utils.alarms.alarm_indicator_words import interval_of, series_names
 from utils.alarms.alarm_leader import AlarmLeader
 from utils.alarms.alarm_meta import LocalLease, MemoryMeta
-from utils.alarms.alarm_model import DEFAULT_EXPIRY_S, AlarmKind, AlarmState, Direction
+from utils.alarms.alarm_model import (
+    DEFAULT_EXPIRY_S,
+    INDICATOR_KINDS,
+    AlarmKind,
+    AlarmState,
+    Direction,
+)
 from utils.alarms.alarm_parser import parse_alarm
 from utils.binance.binance_a import Market
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
 
+    from utils.alarms.alarm_indicator import IndicatorSource
     from utils.alarms.alarm_meta import AlarmMeta, Lease
     from utils.alarms.alarm_model import Alarm, AlarmSpec, Firing
     from utils.alarms.alarm_store_types import AlarmStore
@@ -60,6 +74,7 @@ if TYPE_CHECKING:
 __all__ = (
     "AddedAlarm",
     "AlarmDelivery",
+    "AlarmIndicatorsOffError",
     "AlarmService",
     "AlarmSymbolError",
     "AlarmWouldFireError",
@@ -69,7 +84,6 @@ _log = structlog.get_logger(__name__)
 
 _CHANGES_S: Final = 0.5  # how often the leader reads the store's change log
 _CHECKPOINT_S: Final = 1.0
-_LOAD_CHUNK: Final = 200_000  # alarms handed to the engine at once at start-up
 _STOP_DRAIN_S: Final = 5.0
 _CHECKPOINT_KEY: Final = "checkpoint:"
 
@@ -90,13 +104,19 @@ class AlarmWouldFireError(AlarmError):
         self.spec, self.price, self.change = spec, price, change
 
 
+class AlarmIndicatorsOffError(AlarmError):
+    """Indicator alarms are not offered here (the service has no indicator source)."""
+
+
 @dataclass(frozen=True, slots=True)
 class AddedAlarm:
-    """A stored alarm and the price it was set at (``change``: the 24 h change, in %)."""
+    """A stored alarm and the price it was set at (``change``: the 24 h change, in %;
+    ``indicator``: an indicator alarm's value on the last closed candle, ``price`` its close)."""
 
     alarm: Alarm
     price: Decimal | None
     change: Decimal | None = None
+    indicator: Decimal | None = None
 
 
 class AlarmService:
@@ -112,6 +132,7 @@ class AlarmService:
         *,
         meta: AlarmMeta | None = None,
         lease: Lease | None = None,
+        indicators: IndicatorSource | None = None,
     ) -> None:
         self._binance, self.store, self._delivery = binance, store, delivery
         self._settings, self._clock = settings, clock
@@ -121,12 +142,15 @@ class AlarmService:
             delivery,
             self._meta,
             pause_chat=self.pause_chat,
-            recorded=lambda *fired: self.leader.recorded(*fired),  # noqa: PLW0108 - built below
+            recorded=self._recorded,
         )
         self.leader = AlarmLeader(
             binance, store, self._meta, lease or LocalLease(), self.desk, settings, clock
         )
         self._desk_task: asyncio.Task[None] | None = None
+        self._indicators = indicators
+        self.watch: IndicatorWatch | None = None  # while leading, with a source
+        self._watch_task: asyncio.Task[None] | None = None
         delivery.on_unreachable(self.pause_chat)
 
     @property
@@ -153,9 +177,14 @@ class AlarmService:
         await self._meta.open()
         self._desk_task = asyncio.create_task(self.desk.run(), name="alarm-delivery")
         await self.leader.start()
+        if self._indicators is not None:
+            self._watch_task = asyncio.create_task(self._watch_loop(), name="indicator-watch")
 
     async def stop(self) -> None:
         """Stop leading, deliver what fired (``_STOP_DRAIN_S`` at most), close the store."""
+        if self._watch_task is not None:
+            await _cancel(self._watch_task)
+            self._watch_task = None
         await self.leader.stop()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(_STOP_DRAIN_S):
@@ -184,7 +213,14 @@ class AlarmService:
         tz = await self.store.get_tz(chat_id)
         spec = parse_alarm(text, now=now, tz=tz)
         spec = dataclasses.replace(spec, symbol=await self._resolve(spec.symbol, spec.market))
-        price, change = await self._current(spec)
+        value: Decimal | None = None
+        price: Decimal | None
+        change: Decimal | None
+        if spec.kind in INDICATOR_KINDS:
+            price, value = await self._indicator_now(spec)
+            change = None
+        else:
+            price, change = await self._current(spec)
         if not spec.now and _holds(spec, price, change):
             raise AlarmWouldFireError(spec, price, change)
         alarm = await self.store.add(
@@ -197,8 +233,8 @@ class AlarmService:
         )
         if locale:
             await self.set_locale(chat_id, locale)
-        self.leader.apply_here(alarm, price)
-        return AddedAlarm(alarm, price, change)
+        self._apply(alarm, price)
+        return AddedAlarm(alarm, price, change, value)
 
     async def get(self, alarm_id: int) -> Alarm | None:
         return await self.store.get(alarm_id)
@@ -213,7 +249,7 @@ class AlarmService:
         return alarms, total
 
     async def pause(self, alarm_id: int) -> Alarm | None:
-        return self.leader.apply_here(await self.store.set_state(alarm_id, AlarmState.PAUSED))
+        return self._apply(await self.store.set_state(alarm_id, AlarmState.PAUSED))
 
     async def resume(self, alarm_id: int) -> Alarm | None:
         """Arm it again; an alarm past its expiry gets the default expiry from now."""
@@ -223,7 +259,7 @@ class AlarmService:
         now = self._clock()
         expires = now + DEFAULT_EXPIRY_S if alarm.expires_at <= now else None
         changed = await self.store.set_state(alarm_id, AlarmState.ARMED, expires_at=expires)
-        return self.leader.apply_here(changed)
+        return self._apply(changed)
 
     async def rearm(self, alarm_id: int) -> Alarm | None:
         """Arm it again as a repeat would: it fires once the price has moved back past the
@@ -236,17 +272,19 @@ class AlarmService:
         changed = await self.store.set_state(
             alarm_id, AlarmState.FIRED, rearm_at=now, expires_at=expires
         )
-        return self.leader.apply_here(changed)
+        return self._apply(changed)
 
     async def snooze(self, alarm_id: int, seconds: float) -> Alarm | None:
         """Silence it until ``seconds`` from now; then it re-arms as ``rearm`` does."""
         until = self._clock() + seconds
         changed = await self.store.set_state(alarm_id, AlarmState.FIRED, rearm_at=until)
-        return self.leader.apply_here(changed)
+        return self._apply(changed)
 
     async def delete(self, alarm_id: int) -> bool:
         deleted = await self.store.delete(alarm_id)
         self.leader.forget(alarm_id)
+        if self.watch is not None:
+            self.watch.forget(alarm_id)
         return deleted
 
     async def delete_chat(self, chat_id: int) -> int:
@@ -287,6 +325,50 @@ class AlarmService:
         if count:
             _log.info("alarm_chat_resumed", chat_id=chat_id, alarms=count)
         return count
+
+    # --- indicator alarms --------------------------------------------------------------
+    def _apply(self, alarm: Alarm | None, price: Decimal | None = None) -> Alarm | None:
+        """A change made here: into the engine (price alarms) or the watch (indicators)."""
+        if self.watch is not None:
+            self.watch.apply(alarm)
+        return self.leader.apply_here(alarm, price)
+
+    def _recorded(self, alarm_id: int, state: AlarmState, seq: int, rearm: float | None) -> None:
+        self.leader.recorded(alarm_id, state, seq, rearm)
+        if self.watch is not None:
+            self.watch.recorded(alarm_id, state, seq, rearm)
+
+    async def _watch_loop(self) -> None:
+        """An ``IndicatorWatch`` while this process leads (checked every ``_CHANGES_S``)."""
+        if self._indicators is None:
+            return
+        while True:
+            await self.leader.led.wait()
+            watch = IndicatorWatch(
+                self._binance, self.store, self._indicators, self.desk.put, self._clock
+            )
+            try:
+                await watch.start()
+                self.watch = watch
+                while self.leader.leading:  # noqa: ASYNC110 - the leader has no "lost" event
+                    await asyncio.sleep(_CHANGES_S)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - started again while leading
+                _log.exception("indicator_watch_failed")
+                await asyncio.sleep(_CHANGES_S)
+            finally:
+                self.watch = None
+                await watch.stop()
+
+    async def _indicator_now(self, spec: AlarmSpec) -> tuple[Decimal, Decimal]:
+        """The last closed candle's close and the alarm's indicator on it."""
+        if self._indicators is None:
+            raise AlarmIndicatorsOffError("indicator alarms are not offered here")
+        names = series_names(spec)
+        reading = await self._indicators.read(spec.symbol, interval_of(spec), spec.market, names)
+        value = reading.values[names[0]][1]
+        return Decimal(repr(reading.close)), Decimal(repr(value))
 
     # --- checking a new alarm ----------------------------------------------------------
     async def _resolve(self, symbol: str, market: str) -> str:

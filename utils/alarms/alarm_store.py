@@ -20,10 +20,13 @@ import contextlib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
+import orjson
+
 from utils.alarms.alarm_codec import (
     condition_key,
     decode,
     decode_firing,
+    decode_row,
     encode_firing,
     finite,
     spec_data,
@@ -40,10 +43,11 @@ from utils.alarms.alarm_store_types import (
 from utils.sqlite_db import SqliteDatabase
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 
     import aiosqlite
 
+    from utils.alarms.alarm_codec import LiveRow
     from utils.alarms.alarm_model import AlarmSpec, Firing
 
 __all__ = (
@@ -203,15 +207,26 @@ class SqliteAlarmStore:
         return cursor.rowcount
 
     async def armed(self, *, page: int = DEFAULT_PAGE) -> AsyncIterator[Alarm]:
-        """Reads the next page (in aiosqlite's thread) while this one is decoded."""
+        async with contextlib.aclosing(self._pages(page)) as pages:
+            async for rows in pages:
+                for row in rows:
+                    yield decode_row(row)
+
+    def armed_rows(self, *, page: int = DEFAULT_PAGE) -> AsyncGenerator[list[LiveRow], None]:
+        return self._pages(page)
+
+    async def _pages(self, page: int) -> AsyncGenerator[list[LiveRow], None]:
+        """The live rows a page at a time; the next page is read (in aiosqlite's thread)
+        while the caller works on this one."""
         rows = await self._live_after(0, page)
-        ahead: asyncio.Future[list[Any]] | None = None
+        ahead: asyncio.Future[list[LiveRow]] | None = None
         try:
             while True:
                 if len(rows) == page:
                     ahead = asyncio.ensure_future(self._live_after(rows[-1][0], page))
-                for row in rows:
-                    yield decode(*row)
+                    await asyncio.sleep(0)  # it starts now: the read overlaps this page's use
+                if rows:
+                    yield rows
                 if ahead is None:
                     return
                 rows, ahead = await ahead, None
@@ -219,12 +234,11 @@ class SqliteAlarmStore:
             if ahead is not None:  # the reader stopped early: stop the read ahead too
                 await _cancel(ahead)
 
-    async def _live_after(self, after: int, page: int) -> list[Any]:
+    async def _live_after(self, after: int, page: int) -> list[LiveRow]:
         async with self._db.read() as db:
-            rows = await db.execute_fetchall(
-                f"{_SELECT}is_live AND id>? ORDER BY id LIMIT ?", (after, page)
-            )
-        return list(rows)
+            rows = await db.execute_fetchall(_LIVE, (after, page))
+        loads = orjson.loads
+        return [(i, c, s, q, f, r, e, loads(d)) for i, c, s, q, f, r, e, d in rows]
 
     async def mark_fired(
         self, firing: Firing, *, state: AlarmState, rearm_at: float | None
@@ -338,6 +352,10 @@ def _decode_row(row: Any) -> Alarm:
 
 _SELECT: Final = (
     "SELECT id, chat_id, data, state, seq, fired_at, rearm_at, expires_at FROM alarms WHERE "
+)
+_LIVE: Final = (
+    "SELECT id, chat_id, state, seq, fired_at, rearm_at, expires_at, data FROM alarms "
+    "WHERE is_live AND id>? ORDER BY id LIMIT ?"
 )
 _OPEN_TOTAL: Final = "SELECT n FROM totals WHERE k='open'"
 _HEAD: Final = "SELECT coalesce((SELECT seq FROM sqlite_sequence WHERE name='changes'), 0)"

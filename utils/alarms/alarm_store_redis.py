@@ -34,16 +34,19 @@ in Lua, which orjson parses at once.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import hashlib
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
 from redis.asyncio import Redis
+from redis.exceptions import NoScriptError
 
 from utils.alarms.alarm_codec import (
     condition_key,
     decode,
     decode_firing,
+    decode_row,
     encode_firing,
     finite,
     spec_data,
@@ -69,10 +72,11 @@ from utils.alarms.alarm_store_lua import (
 from utils.alarms.alarm_store_types import DEFAULT_KEEP_CHANGES, DEFAULT_PAGE, HISTORY_KEEP
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Iterable
+    from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 
     from redis.commands.core import AsyncScript
 
+    from utils.alarms.alarm_codec import LiveRow
     from utils.alarms.alarm_model import AlarmSpec, AlarmState, Firing
 
 __all__ = ("RedisAlarmStore",)
@@ -221,22 +225,40 @@ class RedisAlarmStore:
         return int(await self._call(self._resume, [chat_id]))
 
     async def armed(self, *, page: int = DEFAULT_PAGE) -> AsyncIterator[Alarm]:
-        """Asks for the next page before decoding this one, so Redis and the decoder overlap."""
-        last, count, rows = await self._call(self._page, [0, page])
-        ahead: asyncio.Future[Any] | None = None
+        async with contextlib.aclosing(self.armed_rows(page=page)) as pages:
+            async for rows in pages:
+                for row in rows:
+                    yield decode_row(row)
+
+    async def armed_rows(self, *, page: int = DEFAULT_PAGE) -> AsyncGenerator[list[LiveRow], None]:
+        """Pipelined on a connection of its own: the next page's request is on the wire
+        before this page is handed over, so Redis reads while the caller works (a task
+        reading ahead would only send it at the caller's next await)."""
+        last, count, rows = await self._call(self._page, [0, page])  # loads the script
+        pool = self._redis.connection_pool
+        conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # a decorated method
+        asked: int | None = None  # the last id of the page asked for and not read yet
         try:
             while True:
                 if int(count) == page:
-                    ahead = asyncio.ensure_future(self._call(self._page, [int(last), page]))
-                for alarm in _alarms(rows):
-                    yield alarm
-                if ahead is None:
+                    asked = int(last)
+                    args = (self._base, self._keep, asked, page)
+                    await conn.send_command("EVALSHA", self._page.sha, 1, self._base + "id", *args)
+                parsed: list[LiveRow] = orjson.loads(rows)
+                if parsed:
+                    yield parsed
+                if asked is None:
                     return
-                last, count, rows = await ahead
-                ahead = None
+                try:
+                    async with asyncio.timeout(_TIMEOUT_S):
+                        last, count, rows = await conn.read_response()
+                except NoScriptError:  # flushed meanwhile: the script object loads it again
+                    last, count, rows = await self._call(self._page, [asked, page])
+                asked = None
         finally:
-            if ahead is not None:  # the reader stopped early: stop the read ahead too
-                await _cancel(ahead)
+            if asked is not None:  # stopped early: its answer is unread, the connection unusable
+                await conn.disconnect()
+            await pool.release(conn)
 
     async def mark_fired(
         self, firing: Firing, *, state: AlarmState, rearm_at: float | None

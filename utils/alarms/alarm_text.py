@@ -15,15 +15,16 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 from utils.alarms.alarm_errors import N_
-from utils.alarms.alarm_model import AlarmKind, AlarmState
+from utils.alarms.alarm_indicator_words import interval_of
+from utils.alarms.alarm_model import INDICATOR_KINDS, AlarmKind, AlarmState
 from utils.alarms.alarm_parser import describe
-from utils.alarms.alarm_words import duration_text, grouped_text, zone_of
+from utils.alarms.alarm_words import duration_text, grouped_text, number_text, zone_of
 from utils.text import escape
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-    from utils.alarms.alarm_model import Alarm, Firing
+    from utils.alarms.alarm_model import Alarm, AlarmSpec, Firing
 
 __all__ = (
     "ACTIONS",
@@ -70,6 +71,28 @@ TEXTS: Final[Mapping[str, str]] = {
         "price stream was interrupted; now {price}."
     ),
     "rearms": N_("It fires again after {cooldown}, once the price has moved back."),
+    "now_rsi": N_("RSI(14) on the last closed {interval} candle: {value} (close {price})."),
+    "now_macd": N_("MACD line on the last closed {interval} candle: {value} (close {price})."),
+    "now_ema": N_("EMA {period} on the last closed {interval} candle: {value} (close {price})."),
+    "fired_rsi": N_(
+        "RSI(14) {value} at the close of the {interval} candle at {when}; close {price}."
+    ),
+    "fired_macd": N_(
+        "MACD line {value} crossed its signal at the close of the {interval} candle at {when}; "
+        "close {price}."
+    ),
+    "fired_ema": N_(
+        "EMA {period} {value} crossed at the close of the {interval} candle at {when}; "
+        "close {price}."
+    ),
+    "ind_repeat": N_(
+        "Repeats: at a later close, after a {cooldown} cooldown, once the condition was "
+        "false at a close."
+    ),
+    "ind_rearms": N_(
+        "It fires again at a later close after {cooldown}, once the condition was false at a "
+        "close."
+    ),
     "expired": N_("⌛ Alarm #{id} expired without firing: {condition}."),
     "snooze": N_("Snooze 1 h"),
     "rearm": N_("Re-arm"),
@@ -139,6 +162,7 @@ def confirmation(
     tz: str | None,
     price: Decimal | None,
     change: Decimal | None = None,
+    indicator: Decimal | None = None,
 ) -> str:
     """The answer to ``/alarm``: id, condition in words, the price now and how far the level
     is, repeat, expiry and note."""
@@ -148,7 +172,12 @@ def confirmation(
             id=alarm.id, condition=escape(describe(spec, gettext=gettext))
         )
     ]
-    if spec.kind is AlarmKind.DAY_CHANGE and change is not None:
+    indicator_kind = spec.kind in INDICATOR_KINDS
+    if indicator_kind and indicator is not None:
+        lines.append(_indicator_line("now", spec, gettext, indicator, price, None))
+    elif indicator_kind:
+        pass  # no value read (a source that answered none)
+    elif spec.kind is AlarmKind.DAY_CHANGE and change is not None:
         lines.append(gettext(TEXTS["now_day"]).format(change=f"{change:+.2f}"))
     elif spec.level is not None and price:
         distance = (spec.level - price) / price * 100
@@ -160,7 +189,8 @@ def confirmation(
     elif price is not None:
         lines.append(gettext(TEXTS["now_price"]).format(price=price_text(price)))
     if spec.repeat_s is not None:
-        lines.append(gettext(TEXTS["repeat"]).format(cooldown=duration_text(spec.repeat_s)))
+        repeat = TEXTS["ind_repeat" if indicator_kind else "repeat"]
+        lines.append(gettext(repeat).format(cooldown=duration_text(spec.repeat_s)))
     lines.append(gettext(TEXTS["expires"]).format(when=when_text(alarm.expires_at, tz)))
     if spec.note:
         lines.append(gettext(TEXTS["note"]).format(note=escape(spec.note)))
@@ -178,15 +208,24 @@ def firing_text(
         condition = escape(describe(spec, gettext=gettext))
         lines = [gettext(TEXTS["fired"]).format(id=alarm.id, condition=condition)]
         key = "late" if firing.late else "touched"
-        lines.append(
-            gettext(TEXTS[key]).format(
-                touched=price_text(firing.touched_price),
-                when=when_text(firing.touched_at, tz),
-                price=price_text(firing.price),
+        indicator_kind = spec.kind in INDICATOR_KINDS
+        if indicator_kind:
+            lines.append(
+                _indicator_line(
+                    "fired", spec, gettext, firing.touched_price, firing.price, (firing, tz)
+                )
             )
-        )
+        else:
+            lines.append(
+                gettext(TEXTS[key]).format(
+                    touched=price_text(firing.touched_price),
+                    when=when_text(firing.touched_at, tz),
+                    price=price_text(firing.price),
+                )
+            )
         if spec.repeat_s is not None:
-            lines.append(gettext(TEXTS["rearms"]).format(cooldown=duration_text(spec.repeat_s)))
+            rearms = TEXTS["ind_rearms" if indicator_kind else "rearms"]
+            lines.append(gettext(rearms).format(cooldown=duration_text(spec.repeat_s)))
         if spec.note:
             lines.append(gettext(TEXTS["note"]).format(note=escape(spec.note)))
         blocks.append("\n".join(lines))
@@ -307,3 +346,28 @@ def history_text(
             line += " " + gettext(TEXTS["history_late"])
         lines.append(line)
     return "\n".join(lines)
+
+
+def _indicator_line(
+    prefix: str,
+    spec: AlarmSpec,
+    gettext: Callable[[str], str],
+    value: Decimal,
+    price: Decimal | None,
+    fired: tuple[Firing, str | None] | None,
+) -> str:
+    """An indicator's value at a close: ``now_*`` (confirmation) or ``fired_*`` (firing)."""
+    name = {AlarmKind.MACD_CROSS: "macd", AlarmKind.EMA_CROSS: "ema"}.get(spec.kind, "rsi")
+    # RSI to 2 decimals; MACD and EMA to 6 significant digits
+    step = (
+        Decimal("0.01") if name == "rsi" or not value else Decimal(1).scaleb(value.adjusted() - 5)
+    )
+    shown = format(value.quantize(step), ",f")
+    when = when_text(fired[0].touched_at, fired[1]) if fired else ""
+    return gettext(TEXTS[f"{prefix}_{name}"]).format(
+        interval=interval_of(spec),
+        value=shown,
+        price=price_text(price),
+        period=number_text(spec.level),
+        when=when,
+    )

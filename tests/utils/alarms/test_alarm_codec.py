@@ -1,6 +1,7 @@
-"""How the stores encode alarms: every field of every alarm comes back equal, the fast decoder
-agrees with the constructors, and the codec knows every field the model has (a field added to
-the model must be stored too, or it would silently come back as its default)."""
+"""How the stores encode alarms: every field of every alarm comes back equal (from its parts
+or from a stored row), the fast decoder agrees with the constructors, and the codec knows
+every field the model has (a field added to the model must be stored too, or it would
+silently come back as its default)."""
 
 from __future__ import annotations
 
@@ -15,9 +16,11 @@ from hypothesis import strategies as st
 from tests.utils.alarms.test_alarm_parser import NOW, specs
 from utils.alarms import alarm_codec
 from utils.alarms.alarm_codec import (
+    SPEC_FIELDS,
     condition_key,
     decode,
     decode_firing,
+    decode_row,
     encode_firing,
     is_live,
     is_open,
@@ -82,6 +85,27 @@ def test_the_codec_stores_every_field_the_model_has() -> None:
     assert alarm_fields == alarm_codec._ALARM_FIELDS, "store the new Alarm field in alarm_codec"
 
 
+@settings(max_examples=200)
+@given(alarm=alarms())
+def test_a_stored_row_comes_back_as_the_alarm(alarm: Alarm) -> None:
+    state, seq, fired_at, rearm_at, expires_at = mutable(alarm)
+    row = [alarm.id, alarm.chat_id, state, seq, fired_at, rearm_at, expires_at]
+    assert decode_row((*row, orjson.loads(data(alarm)))) == alarm  # SQLite's: a tuple
+    assert decode_row(orjson.loads(orjson.dumps([*row, orjson.loads(data(alarm))]))) == alarm
+
+
+def test_the_stored_spec_is_named_field_by_field() -> None:
+    """What the engine's start-up load reads from a row by position."""
+    spec = parse_alarm("eth cross down 2,500.5 futures repeat 30m until 2027-01-31 tp", now=NOW)
+    named = dict(zip(SPEC_FIELDS, orjson.loads(spec_data(7, NOW, spec)), strict=True))
+    assert named == {
+        "format": 1, "user_id": 7, "created_at": NOW, "symbol": spec.symbol,
+        "market": "futures", "kind": "cross", "direction": "down", "level": "2500.5",
+        "percent": None, "window_s": None, "repeat_s": 1800, "hysteresis": "0.002",
+        "expires_at": spec.expires_at, "note": "tp", "now": False,
+    }  # fmt: skip
+
+
 def test_a_firing_comes_back_equal() -> None:
     firing = Firing(
         alarm_id=12,
@@ -136,3 +160,24 @@ def test_a_time_that_is_not_finite_is_refused() -> None:
     spec = parse_alarm("btc > 1", now=NOW)
     with pytest.raises(ValueError, match="not a finite unix time"):
         spec_data(1, float("nan"), spec)
+
+
+def test_an_indicator_firing_after_an_unrecorded_one_gets_its_own_job_id() -> None:
+    """A firing delivered but not recorded before a crash leaves the alarm's sequence where it
+    was; the next candle close that fires it must not be taken for that delivered one."""
+
+    def firing(candle_ms: int | None) -> Firing:
+        return Firing(
+            alarm_id=7,
+            chat_id=1,
+            seq=3,
+            touched_price=Decimal(71),
+            price=Decimal(100),
+            touched_at=1.0,
+            fired_at=1.0,
+            candle_ms=candle_ms,
+        )
+
+    assert firing(None).job_id == "alarm:7:3"
+    assert firing(3_600_000).job_id == "alarm:7:3:3600000"
+    assert firing(7_200_000).job_id == "alarm:7:3:7200000"

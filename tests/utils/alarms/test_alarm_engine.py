@@ -1,24 +1,30 @@
 """The alarm engine fires each alarm at the update that reaches it, once: levels, crossings,
 rolling-window changes, the 24 h change, wicks, repeats with cooldown and hysteresis, and
-gaps replayed from candles. The last tests compare it with a plain loop over every alarm
-on random price paths."""
+gaps replayed from candles. An engine loaded from the stores' rows (the start-up load) fires
+exactly what one loaded from ``Alarm`` objects fires. The last tests compare it with a plain
+loop over every alarm on random price paths."""
 
 from __future__ import annotations
 
 import dataclasses
 import math
+import random
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
+import orjson
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from utils.alarms.alarm_codec import spec_data
 from utils.alarms.alarm_engine import AlarmEngine
 from utils.alarms.alarm_model import Alarm, AlarmKind, AlarmSpec, AlarmState, Direction
 
 if TYPE_CHECKING:
+    from collections.abc import Callable, Sequence
+
     from utils.alarms.alarm_model import Firing
 
 T0 = 1_699_999_980  # a whole minute
@@ -499,6 +505,179 @@ def test_memory_stats_count_the_alarms_held() -> None:
     assert 0 < stats["bytes_per_alarm"] < 400
 
 
+# The start-up load from the stores' rows
+
+
+def row(alarm: Alarm) -> tuple[Any, ...]:
+    """The alarm as a store's ``armed_rows`` gives it: its stored fields, the spec decoded."""
+    spec = orjson.loads(spec_data(alarm.user_id, alarm.created_at, alarm.spec))
+    return (alarm.id, alarm.chat_id, alarm.state.value, alarm.seq, alarm.fired_at,
+            alarm.rearm_at, alarm.expires_at, spec)  # fmt: skip
+
+
+BOOKS = [(m, s) for m in ("spot", "futures") for s in ("BTCUSDT", "ETHUSDT")]
+PRICE_KINDS = (AlarmKind.ABOVE, AlarmKind.BELOW, AlarmKind.CROSS, AlarmKind.CHANGE,
+               AlarmKind.DAY_CHANGE)  # fmt: skip
+
+
+def seeded(seed: int) -> random.Random:
+    return random.Random(seed)  # noqa: S311 - a reproducible market, no secret
+
+
+def mixed_alarms(rng: random.Random, count: int) -> list[Alarm]:
+    """Every kind and direction on two symbols of both markets, a third repeating, some
+    cooling down or snoozed (their rearm_at before or after the start), some paused or
+    expired, and a few ids given twice (the second replaces the first)."""
+    out = []
+    for i in range(1, count + 1):
+        kind = rng.choice(PRICE_KINDS)
+        priced = kind in {AlarmKind.ABOVE, AlarmKind.BELOW, AlarmKind.CROSS}
+        market, symbol = rng.choice(BOOKS)
+        alarm = make(
+            i,
+            kind,
+            level=round(rng.uniform(90, 110), 1) if priced else None,
+            percent=None if priced else rng.choice([0.5, 1.0, 2.0, 4.0]),
+            window_s=rng.choice([60, 300, 3600]) if kind == AlarmKind.CHANGE else None,
+            direction=(rng.choice(list(Direction))
+                       if kind not in {AlarmKind.ABOVE, AlarmKind.BELOW} else BOTH),
+            repeat_s=rng.choice([None, None, 30, 120]),
+            hysteresis=rng.choice(["0.002", "0.002", "0.01", "0"]),
+            market=market,
+            symbol=symbol,
+        )  # fmt: skip
+        state = rng.random()
+        if state < 0.1 and alarm.spec.repeat_s is not None:  # cooling down after a firing
+            alarm = dataclasses.replace(
+                alarm,
+                state=AlarmState.FIRED,
+                seq=3,
+                fired_at=T0 - 20.0,
+                rearm_at=T0 + rng.choice([-5, 40]),
+            )
+        elif state < 0.15:  # snoozed (a one-shot too)
+            alarm = dataclasses.replace(alarm, state=AlarmState.FIRED, seq=1, rearm_at=T0 + 90)
+        elif state < 0.2 and alarm.spec.repeat_s is not None:  # fired, rearm_at not stored
+            alarm = dataclasses.replace(alarm, state=AlarmState.FIRED, seq=1, fired_at=T0 - 10.0)
+        elif state < 0.25:
+            alarm = dataclasses.replace(
+                alarm, state=rng.choice([AlarmState.PAUSED, AlarmState.EXPIRED])
+            )  # fmt: skip
+        out.append(alarm)
+    for i in rng.sample(range(1, count + 1), 5):  # given again, with another level
+        again = out[i - 1]
+        spec = again.spec
+        spec = dataclasses.replace(
+            spec, level=spec.level and Decimal(100), percent=spec.percent and Decimal(1)
+        )
+        out.append(dataclasses.replace(again, spec=spec))
+    return out
+
+
+def drive(engine: AlarmEngine, clock: Clock, seed: int, steps: int = 400) -> list[Firing]:
+    """Random walks on every book (wicks and the 24 h open on spot, the futures 24 h change),
+    a gap replayed half-way and cooldowns ticked: every firing, in order."""
+    rng = seeded(seed)
+    prices = dict.fromkeys(BOOKS, 100.0)
+    t, out = float(T0), []
+    for step in range(steps):
+        t += rng.choice([1, 1, 1, 2, 7, 45])
+        clock.now = t
+        for book in BOOKS:
+            market, symbol = book
+            price = prices[book] = round(min(max(prices[book] * rng.uniform(0.985, 1.015),
+                                                 80.0), 120.0), 2)  # fmt: skip
+            if market == "spot":
+                wick = rng.choice([0.0, 0.0, 0.4, 1.5])
+                out += engine.on_price(market, symbol, price, t, high=price + wick,
+                                       low=price - wick, candle_t=t // 60 * 60,
+                                       open_24h=100.0)  # fmt: skip
+            else:
+                out += engine.on_price(market, symbol, price, t)
+                if step % 5 == 0:
+                    out += engine.on_day_change(market, symbol, price - 100.0, price, t)
+        if step == steps // 2:
+            candles = [(t + 60 * k, 100.0 + k, 99.0 - k, 100.0 + k / 2) for k in range(4)]
+            out += engine.gap("spot", "BTCUSDT", candles)
+            t += 300
+        if step % 50 == 0:
+            engine.tick(t)
+    return out
+
+
+def pages(rows: Sequence[Any], size: int) -> list[list[Any]]:
+    return [list(rows[i : i + size]) for i in range(0, len(rows), size)]
+
+
+def two_engines(
+    alarms: list[Alarm], load_rows: Callable[[AlarmEngine, list[Any]], None]
+) -> tuple[list[Firing], list[Firing], int]:
+    """What an engine loaded with ``load`` fires, what one loaded by ``load_rows`` fires on
+    the same path, and how many alarms the first held."""
+    clock = Clock()
+    objects, rows = AlarmEngine(clock=clock), AlarmEngine(clock=clock)
+    objects.load(alarms)
+    load_rows(rows, [row(a) for a in alarms])
+    assert len(rows) == len(objects)
+    return drive(objects, clock, seed=7), drive(rows, clock, seed=7), len(objects)
+
+
+def test_an_engine_loaded_from_rows_fires_exactly_what_one_loaded_from_alarms_fires() -> None:
+    alarms = mixed_alarms(seeded(3), 600)
+    expected, fired, held = two_engines(alarms, lambda engine, rows: engine.load_rows(rows))
+    assert fired == expected
+    assert held < 600  # paused, expired and fired one-shots are not held
+    assert len(expected) > 300
+    kinds = {a.id: a.spec.kind for a in alarms}
+    assert {kinds[f.alarm_id] for f in expected} == set(PRICE_KINDS)
+    assert any(f.seq > 1 for f in expected)  # repeats fired again after their cooldown
+    assert any(f.late for f in expected)  # and the gap fired some
+
+
+def test_rows_loaded_a_page_at_a_time_over_held_alarms_fire_as_the_alarms_would() -> None:
+    alarms = mixed_alarms(seeded(5), 400)
+    alarms += [  # crosses exactly at the price last seen: they wait for the other side
+        make(1000 + 3 * n + k, AlarmKind.CROSS, level=96.0 + 3 * n, direction=d, market=m,
+             symbol=s)
+        for n, (m, s) in enumerate(BOOKS)
+        for k, d in enumerate(Direction)
+    ]  # fmt: skip
+
+    def by_pages(engine: AlarmEngine, rows: list[Any]) -> None:
+        with engine.loading() as load:
+            for page in pages(rows, 37):
+                load(page)
+
+    def held_first(load: Callable[[AlarmEngine, list[Any]], None]) -> Callable[..., None]:
+        def run(engine: AlarmEngine, rows: list[Any]) -> None:
+            for alarm in alarms[:50:3]:  # held already: the load replaces them
+                engine.add(dataclasses.replace(alarm, state=AlarmState.ARMED), price=100.0)
+            for n, (market, symbol) in enumerate(BOOKS):  # prices known: crosses take a side
+                engine.on_price(market, symbol, 96.0 + 3 * n, T0 - 1.0)
+                assert engine.last_price(market, symbol) == 96.0 + 3 * n
+            load(engine, rows)
+
+        return run
+
+    clock = Clock()
+    objects = AlarmEngine(clock=clock)
+    held_first(lambda engine, _rows: engine.load(alarms))(objects, [])
+    paged = AlarmEngine(clock=clock)
+    held_first(by_pages)(paged, [row(a) for a in alarms])
+    expected = drive(objects, clock, seed=11)
+    assert drive(paged, clock, seed=11) == expected
+    assert len(expected) > 200
+
+
+def test_a_row_without_its_level_is_refused_as_the_alarm_would_be() -> None:
+    broken = dataclasses.replace(make(4, AlarmKind.ABOVE, level=100), spec=AlarmSpec(
+        symbol="BTCUSDT", kind=AlarmKind.ABOVE))  # fmt: skip
+    with pytest.raises(ValueError, match="alarm 4: a above alarm needs a level"):
+        AlarmEngine().load([broken])
+    with pytest.raises(ValueError, match="alarm 4: a above alarm needs a level"):
+        AlarmEngine().load_rows([row(broken)])
+
+
 # The engine against a plain loop over every alarm
 
 
@@ -733,3 +912,6 @@ def test_engine_fires_what_a_plain_loop_over_every_alarm_fires(
     loaded = AlarmEngine(clock=clock)
     loaded.load(alarms)
     assert sorted(_run(loaded, clock, path)) == sorted(reference(alarms, None, path, 100.0))
+    from_rows = AlarmEngine(clock=clock)
+    from_rows.load_rows([row(a) for a in alarms])
+    assert sorted(_run(from_rows, clock, path)) == sorted(reference(alarms, None, path, 100.0))

@@ -13,8 +13,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from utils.alarms.alarm_errors import MESSAGES, AlarmSyntaxError
+from utils.alarms.alarm_indicator_words import INTERVALS
 from utils.alarms.alarm_model import (
     DEFAULT_REPEAT_S,
+    INDICATOR_KINDS,
     MAX_NOTE,
     AlarmKind,
     AlarmSpec,
@@ -246,6 +248,18 @@ ERRORS: Final[list[tuple[str, str, str]]] = [
     ("btc > 5 for 7d until 2027-01-31", "expiry_both", "Give one expiry"),
     ("btc > 5 note:", "note_empty", "Write the note after “note:”"),
     ("btc > 5 " + "x" * (MAX_NOTE + 1), "note_long", "The note is 201 characters long; keep"),
+    ("btc stoch > 80 1h", "indicator_unknown", "Alarms do not watch “stoch”"),
+    ("btc sma 50 cross 1d", "indicator_unknown", "rsi, macd or ema"),
+    ("btc rsi 70 1h", "rsi_op", "RSI takes > or <"),
+    ("btc rsi > 100 1h", "rsi_level", "“100” is not an RSI level"),
+    ("btc rsi < 0 1h", "rsi_level", "between 0 and 100"),
+    ("btc rsi > 70", "no_interval", "one of 1m, 3m, 5m, 15m, 30m, 1h"),
+    ("btc rsi > 70 2m", "interval", "“2m” is not a candle interval"),
+    ("btc rsi > 70 1M", "interval", "“1M” is not a candle interval"),
+    ("btc macd up 4h", "macd_cross", "/alarm BTC macd cross 4h"),
+    ("btc ema 1 cross 1d", "ema_period", "from 2 to 500"),
+    ("btc ema 501 cross 1d", "ema_period", "“501” is not an EMA period"),
+    ("btc ema 50 1d", "ema_cross", "/alarm BTC ema 50 cross 1d"),
 ]
 
 
@@ -289,6 +303,7 @@ VOCABULARY: Final = [
     *("futures", "spot", "repeat", "for", "until", "now", "note:", "futurs", "--x"),
     *("2027-01-31", "2027-01-31T18:00", "18:00", "9999-12-31", "0001-01-01", "2027-13-01"),
     *("2027-01-31T18:00+03:00", "2027-01-31T18:00Z", "2027-W05-1", "take", "profit"),
+    *("rsi", "macd", "ema", "stoch", "50", "70", "100", "1h", "1d", "3d", "1M", "12h", "crosses"),
 ]
 words = st.one_of(st.sampled_from(VOCABULARY), st.text(max_size=6))
 command_text = st.one_of(st.text(max_size=80), st.lists(words, max_size=10).map(" ".join))
@@ -315,7 +330,15 @@ def specs(draw: st.DrawFn) -> AlarmSpec:
     symbol = draw(st.from_regex(r"[A-Z0-9]{2,20}", fullmatch=True))
     kind = draw(st.sampled_from(AlarmKind))
     fields: dict[str, object] = {}
-    if kind in (AlarmKind.ABOVE, AlarmKind.BELOW, AlarmKind.CROSS):
+    if kind in INDICATOR_KINDS:
+        fields["window_s"] = draw(st.sampled_from(sorted(INTERVALS.values())))
+        if kind in (AlarmKind.RSI_ABOVE, AlarmKind.RSI_BELOW):
+            fields["level"] = draw(decimals(Decimal(0), Decimal("99.99"), draw(st.integers(0, 2))))
+        else:
+            fields["direction"] = draw(st.sampled_from(Direction))
+        if kind is AlarmKind.EMA_CROSS:
+            fields["level"] = Decimal(draw(st.integers(2, 500)))
+    elif kind in (AlarmKind.ABOVE, AlarmKind.BELOW, AlarmKind.CROSS):
         places = draw(st.integers(0, 18))
         fields["level"] = draw(decimals(Decimal(0), Decimal(10**15 - 1), places))
         if kind is AlarmKind.CROSS:

@@ -1,14 +1,16 @@
 """The alarm store: one contract run over SQLite and Redis (adding with its refusals and limits,
 paging, deleting, states, a blocked chat paused and resumed, the engine's stream of armed
-alarms, firings recorded once, expiry, time zones, the change log, bulk import, survival
-across reopening, concurrent adds from two stores), then what only Redis has: a restart
-mid-run losing nothing acknowledged, and keys under one prefix and hash tag."""
+alarms, as alarms and as the stored rows of the start-up load, firings recorded once,
+expiry, time zones, the change log, bulk import, survival across reopening, concurrent adds
+from two stores), then what only Redis has: a restart mid-run losing nothing acknowledged,
+and keys under one prefix and hash tag."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 import dataclasses
+import gc
 from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
@@ -16,8 +18,11 @@ import pytest
 from redis.asyncio import Redis
 from redis.exceptions import RedisError
 
+from utils.alarms.alarm_codec import SPEC_FIELDS, decode_row
+from utils.alarms.alarm_engine import AlarmEngine
 from utils.alarms.alarm_model import DEFAULT_EXPIRY_S, Alarm, AlarmState, Firing
 from utils.alarms.alarm_parser import parse_alarm
+from utils.alarms.alarm_startup import load_engine
 from utils.alarms.alarm_store import (
     HISTORY_KEEP,
     AlarmChangesLostError,
@@ -294,6 +299,71 @@ async def test_a_reader_that_stops_early_leaves_nothing_running(store: AlarmStor
     assert len(await store.chat_alarms(1)) == 7  # and the store still answers
 
 
+async def test_armed_rows_are_the_armed_alarms_as_stored_rows_page_by_page(
+    store: AlarmStore,
+) -> None:
+    alarms = [await add(store, f"btc > {level}", chat_id=level % 3) for level in range(1, 12)]
+    alarms.append(await add(store, "eth < 2,500.5 futures repeat 30m for 7d take profit"))
+    await store.set_state(alarms[0].id, PAUSED)
+    assert await store.mark_fired(firing(alarms[1], 1), state=FIRED, rearm_at=None)
+    assert await store.mark_fired(firing(alarms[2], 1), state=FIRED, rearm_at=NOW + 900)
+    await store.delete(alarms[3].id)
+    cooling = dataclasses.replace(
+        alarms[2], state=FIRED, seq=1, fired_at=NOW + 60, rearm_at=NOW + 900
+    )
+    pages = [page async for page in store.armed_rows(page=3)]
+    assert [len(page) for page in pages] == [3, 3, 3]
+    rows = [row for page in pages for row in page]
+    assert [decode_row(row) for row in rows] == [cooling, *alarms[4:]]
+    assert [decode_row(row) for row in rows] == [a async for a in store.armed(page=3)]
+    first = rows[0]
+    assert tuple(first[:7]) == (3, 0, "fired", 1, NOW + 60, NOW + 900, NOW + DEFAULT_EXPIRY_S)
+    spec = dict(zip(SPEC_FIELDS, rows[-1][7], strict=True))
+    assert (spec["symbol"], spec["market"], spec["kind"], spec["direction"]) == (
+        alarms[-1].spec.symbol, "futures", "below", "both",
+    )  # fmt: skip
+    assert (spec["level"], spec["repeat_s"], spec["hysteresis"]) == ("2500.5", 1800, "0.002")
+
+
+async def test_a_row_reader_that_stops_early_leaves_nothing_running(store: AlarmStore) -> None:
+    for level in range(1, 8):
+        await add(store, f"btc > {level}")
+    tasks = asyncio.all_tasks()
+    pages = store.armed_rows(page=2)
+    assert [decode_row(row).id for row in await anext(pages)] == [1, 2]
+    await pages.aclose()
+    assert asyncio.all_tasks() <= tasks
+    assert len(await store.chat_alarms(1)) == 7  # and the store still answers
+
+
+async def test_the_start_up_load_holds_every_live_alarm_but_those_set_after_the_checkpoint(
+    store: AlarmStore,
+) -> None:
+    """The leader's load: a market's alarms created after its checkpoint join the replay
+    instead, so they come back as alarms; a market without a checkpoint loads them all."""
+    btc, eth = await add(store, "btc > 70000"), await add(store, "eth < 2000 futures")
+    paused = await add(store, "bnb > 900")
+    await store.set_state(paused.id, PAUSED)
+
+    async def add_later(text: str) -> Alarm:
+        return await store.add(
+            1, 7, spec(text), now=NOW + 120, per_chat_limit=LOTS, global_limit=LOTS
+        )
+
+    later_spot, later_futures = await add_later("sol > 300"), await add_later("btc < 5 futures")
+    engine = AlarmEngine(clock=lambda: NOW + 200)
+    checkpoint = {"spot": int((NOW + 60) * 1000), "futures": None}
+    loaded = await load_engine(store, engine, since=checkpoint)
+    assert loaded.later == {"spot": [later_spot]}
+    assert (loaded.held, len(engine)) == (3, 3)
+    assert loaded.symbols == {(a.spec.market, a.spec.symbol) for a in (btc, eth, later_futures)}
+    assert gc.isenabled()
+    assert [f.alarm_id for f in engine.on_price("spot", btc.spec.symbol, 70001.0, NOW + 201)] == [
+        btc.id
+    ]
+    assert engine.on_price("spot", later_spot.spec.symbol, 301.0, NOW + 201) == []
+
+
 async def test_a_firing_is_recorded_once_however_often_it_is_reported(
     store: AlarmStore,
 ) -> None:
@@ -530,3 +600,25 @@ async def test_redis_keys_stay_under_their_prefix_in_one_hash_tag(
         assert await client.ping()  # a client it was handed stays open
     finally:
         await client.aclose()
+
+
+async def test_an_indicator_alarm_is_stored_read_back_recorded_and_left_out_of_the_price_engine(
+    store: AlarmStore,
+) -> None:
+    """Indicator kinds (issue 14) round-trip on both backends; the price engine's start-up
+    load skips them (``alarm_indicator`` evaluates them on candle closes)."""
+    rsi = await add(store, "btc rsi > 70 1h repeat 30m overbought")
+    ema = await add(store, "eth ema 50 cross down 1d futures")
+    assert rsi.spec == spec("btc rsi > 70 1h repeat 30m overbought")
+    assert await store.get(rsi.id) == rsi
+    assert await store.get(ema.id) == ema
+    rows = [row async for page in store.armed_rows() for row in page]
+    assert [decode_row(row) for row in rows] == [rsi, ema]
+    fired = firing(rsi, 1, at=NOW + 10)
+    assert await store.mark_fired(fired, state=AlarmState.FIRED, rearm_at=NOW + 1810)
+    assert await store.get(rsi.id) == dataclasses.replace(
+        rsi, state=AlarmState.FIRED, seq=1, fired_at=NOW + 10, rearm_at=NOW + 1810
+    )
+    engine = AlarmEngine(clock=lambda: NOW + 20)
+    loaded = await load_engine(store, engine, since={"spot": None, "futures": None})
+    assert (loaded.held, len(engine)) == (0, 0)
