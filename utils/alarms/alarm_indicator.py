@@ -16,6 +16,15 @@ A ``Firing`` of an indicator alarm carries the indicator's value at the close as
 and ``fired_at``; it goes to the same ``FiringDesk`` as price firings (job id from the alarm id
 and its sequence, delivered then recorded: exactly once as ``alarm_service`` explains).
 
+Closes missed while no process led (a restart, a crash) are evaluated when the watch starts,
+before any live close: per key, the closes after the last one evaluated (``meta`` key
+``indicator:<symbol>:<interval>:<market>``, its open time, written after each close and never
+past a firing not yet recorded: ``floor_ms``) or, without one, after the alarms' own
+``created_at``/``fired_at``, at most ``MISSED_CLOSES`` candles and ``MISSED_S`` back, oldest
+first, each read and judged edge-wise as a live one; what fires is ``late``. Twice never: a
+one-shot that fired is no longer held, a repeat holds ``rearm_at`` in candle time, and a close
+delivered but not recorded has the same job id (``Firing.candle_ms``).
+
 The watch learns of alarms from the service (``apply``/``forget``, at once) and from the
 store's change log (every ``CHANGES_S``: other processes, paused or resumed chats, expiry).
 Only the process that leads (``alarm_leader``) runs one.
@@ -34,21 +43,33 @@ import structlog
 
 from utils.alarms.alarm_codec import decode_row, is_live
 from utils.alarms.alarm_errors import AlarmChangesLostError
-from utils.alarms.alarm_indicator_words import interval_of, series_names
+from utils.alarms.alarm_indicator_words import INTERVALS, interval_of, series_names
 from utils.alarms.alarm_model import INDICATOR_KINDS, AlarmKind, AlarmState, Direction, Firing
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Collection, Mapping, Sequence
 
+    from utils.alarms.alarm_meta import AlarmMeta
     from utils.alarms.alarm_model import Alarm, AlarmSpec
     from utils.alarms.alarm_store_types import AlarmStore
     from utils.binance.binance_a import BinanceClient, KlineEvent, StreamSubscription
 
-__all__ = ("CHANGES_S", "IndicatorReading", "IndicatorSource", "IndicatorWatch", "crossed")
+__all__ = (
+    "CHANGES_S",
+    "MISSED_CLOSES",
+    "MISSED_S",
+    "IndicatorReading",
+    "IndicatorSource",
+    "IndicatorWatch",
+    "crossed",
+)
 
 _log = structlog.get_logger(__name__)
 
 CHANGES_S: Final = 0.5
+MISSED_CLOSES: Final = 500  # closes missed while down, evaluated at start at most, per key
+MISSED_S: Final = 86_400  # and none older than this before the last close
+_LAST_KEY: Final = "indicator:"  # meta key prefix: a key's last close evaluated (open ms)
 _SPEC: Final = 7  # where a LiveRow holds its spec_data array
 _KIND: Final = 5  # the kind's place in spec_data
 _INDICATOR_VALUES: Final = frozenset(kind.value for kind in INDICATOR_KINDS)
@@ -126,9 +147,13 @@ class IndicatorWatch:
         source: IndicatorSource,
         on_firings: Callable[[Sequence[Firing]], None],
         clock: Callable[[], float],
+        *,
+        meta: AlarmMeta | None = None,
+        floor_ms: Callable[[], int | None] = lambda: None,
     ) -> None:
         self._binance, self._store, self._source = binance, store, source
         self._on_firings, self._clock = on_firings, clock
+        self._meta, self._floor_ms = meta, floor_ms
         self._alarms: dict[int, Alarm] = {}
         self._keys: dict[_Key, set[int]] = {}
         self._subs: dict[_Key, StreamSubscription] = {}
@@ -137,6 +162,7 @@ class IndicatorWatch:
         self._synced = asyncio.Event()
         self._tasks: list[asyncio.Task[None]] = []
         self.closes = 0  # closes evaluated (health, tests)
+        self.missed = 0  # of which, closes missed while down, evaluated at start
 
     def __len__(self) -> int:
         return len(self._alarms)
@@ -154,7 +180,8 @@ class IndicatorWatch:
             asyncio.create_task(self._sync_loop(), name="indicator-streams"),
         ]
         self._synced.set()
-        _log.info("indicator_alarms_watching", alarms=len(self._alarms))
+        if self._alarms:  # an idle bot says nothing
+            _log.info("indicator_alarms_watching", alarms=len(self._alarms))
 
     async def stop(self) -> None:
         for task in self._tasks:
@@ -201,6 +228,14 @@ class IndicatorWatch:
         return on_kline
 
     async def _consume(self) -> None:
+        for key in sorted(k for k, ids in self._keys.items() if ids):
+            try:
+                await self._catch_up(key)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # noqa: BLE001 - the live closes go on
+                _log.exception("indicator_catch_up_failed", key=key)
+        _log.info("indicator_closes_caught_up", closes=self.missed)
         while True:
             key, event = await self._queue.get()
             try:
@@ -221,8 +256,53 @@ class IndicatorWatch:
         reading = await self._source.read(*key, names, last_open_ms=event.open_time)
         self.closes += 1
         self._fire(key, ids, reading)
+        await self._save_last(key, event.open_time)
 
-    def _fire(self, key: _Key, ids: list[int], reading: IndicatorReading) -> None:
+    async def _catch_up(self, key: _Key) -> None:
+        """The closes of ``key`` missed while no process watched, oldest first, late."""
+        step = INTERVALS[key[1]] * 1000
+        ids = sorted(self._keys.get(key, ()))
+        names = {n for i in ids for n in series_names(self._alarms[i].spec)}
+        latest = await self._source.read(*key, names)
+        last_open = latest.close_time_ms + 1 - step
+        saved = await self._meta.get(_LAST_KEY + ":".join(key)) if self._meta else None
+        if saved is not None:
+            since = int(saved)  # opens after this one
+        else:  # a close ending after the alarm was made or last fired
+            since = min(_since_ms(self._alarms[i]) for i in ids) - step
+        since = max(since, last_open - MISSED_CLOSES * step, last_open - MISSED_S * 1000)
+        missed = -((since - last_open) // step)  # the opens on the grid after ``since``
+        for open_ms in [last_open - k * step for k in reversed(range(missed))]:
+            if self._last.get(key, -1) >= open_ms:
+                continue
+            self._last[key] = open_ms
+            ids = sorted(self._keys.get(key, ()))
+            if not ids:
+                return
+            if open_ms == last_open:
+                reading: IndicatorReading = latest
+            else:
+                reading = await self._source.read(*key, names, last_open_ms=open_ms)
+            self.closes += 1
+            self.missed += 1
+            self._fire(key, ids, reading, late=True)
+            await self._save_last(key, open_ms)
+
+    async def _save_last(self, key: _Key, open_ms: int) -> None:
+        """``key``'s last close evaluated, kept before any firing not yet recorded."""
+        if self._meta is None:
+            return
+        floor = self._floor_ms()
+        if floor is not None:  # that firing's close (closing at ``floor``) is evaluated again
+            open_ms = min(open_ms, floor - 2 * INTERVALS[key[1]] * 1000)
+        try:
+            await self._meta.set(_LAST_KEY + ":".join(key), str(open_ms))
+        except Exception as e:  # noqa: BLE001 - written again at the next close
+            _log.warning("indicator_last_close_failed", key=key, error=repr(e))
+
+    def _fire(
+        self, key: _Key, ids: list[int], reading: IndicatorReading, *, late: bool = False
+    ) -> None:
         closed_at = (reading.close_time_ms + 1) / 1000
         now = self._clock()
         firings: list[Firing] = []
@@ -238,8 +318,8 @@ class IndicatorWatch:
             ):
                 continue  # cooling down (candle time) or snoozed
             value = crossed(alarm.spec, reading.values)
-            if value is None:
-                continue
+            if value is None or (late and closed_at <= _since_ms(alarm) / 1000):
+                continue  # not crossed; or, missed while down, before it was made or fired
             seq = alarm.seq + 1
             firings.append(
                 Firing(
@@ -249,7 +329,8 @@ class IndicatorWatch:
                     touched_price=_decimal(value),
                     price=_decimal(reading.close),
                     touched_at=closed_at,
-                    fired_at=closed_at,
+                    fired_at=closed_at,  # late too: a cooldown runs in candle time
+                    late=late,
                     candle_ms=round(closed_at * 1000),
                 )
             )
@@ -309,6 +390,11 @@ class IndicatorWatch:
         if alarm is not None:
             spec = alarm.spec
             self._keys.get((spec.symbol, interval_of(spec), spec.market), set()).discard(alarm_id)
+
+
+def _since_ms(alarm: Alarm) -> int:
+    """When the alarm was made or last fired (ms): closes before it are not its own."""
+    return int(max(alarm.created_at, alarm.fired_at or 0.0) * 1000)
 
 
 def _replace(alarm: Alarm, **changes: Any) -> Alarm:

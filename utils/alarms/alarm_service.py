@@ -345,7 +345,13 @@ class AlarmService:
         while True:
             await self.leader.led.wait()
             watch = IndicatorWatch(
-                self._binance, self.store, self._indicators, self.desk.put, self._clock
+                self._binance,
+                self.store,
+                self._indicators,
+                self.desk.put,
+                self._clock,
+                meta=self._meta,
+                floor_ms=self.desk.floor_ms,
             )
             try:
                 await watch.start()

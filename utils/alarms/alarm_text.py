@@ -71,6 +71,7 @@ TEXTS: Final[Mapping[str, str]] = {
         "price stream was interrupted; now {price}."
     ),
     "rearms": N_("It fires again after {cooldown}, once the price has moved back."),
+    "ind_late": N_("Fired late: this candle closed while the bot was down."),
     "now_rsi": N_("RSI(14) on the last closed {interval} candle: {value} (close {price})."),
     "now_macd": N_("MACD line on the last closed {interval} candle: {value} (close {price})."),
     "now_ema": N_("EMA {period} on the last closed {interval} candle: {value} (close {price})."),
@@ -215,6 +216,8 @@ def firing_text(
                     "fired", spec, gettext, firing.touched_price, firing.price, (firing, tz)
                 )
             )
+            if firing.late:
+                lines.append(gettext(TEXTS["ind_late"]))
         else:
             lines.append(
                 gettext(TEXTS[key]).format(
