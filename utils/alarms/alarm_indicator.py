@@ -235,7 +235,8 @@ class IndicatorWatch:
                 raise
             except Exception:  # noqa: BLE001 - the live closes go on
                 _log.exception("indicator_catch_up_failed", key=key)
-        _log.info("indicator_closes_caught_up", closes=self.missed)
+        if self._alarms or self.missed:  # a start with nothing to watch says nothing
+            _log.info("indicator_closes_caught_up", closes=self.missed)
         while True:
             key, event = await self._queue.get()
             try:
