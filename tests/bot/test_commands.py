@@ -121,12 +121,17 @@ async def test_a_turkish_user_gets_turkish_text_and_menus_exist_in_both(
     assert english["balance"] == "Your spot and futures balances"
 
 
-async def test_a_flood_of_commands_is_answered_once_then_ignored(harness: Harness) -> None:
-    for _ in range(10):
-        harness.telegram.inject_message(ALLOWED, "/help")
-    await harness.app.in_flight.wait_handled(10, timeout_s=10.0)
-    await harness.telegram.wait_until_idle()
-    texts = [m.text for m in harness.telegram.sent_to(ALLOWED)]
+async def test_a_flood_of_commands_is_answered_once_then_ignored(
+    telegram: FakeTelegram, binance: FakeBinance, make_settings: Callable[..., Settings]
+) -> None:
+    # One command per 1,000 s after the burst of 3: a slow machine handling the ten over
+    # more than a second must not earn a fourth answer.
+    async with running(make_settings(throttle_rate=0.001)) as app:
+        for _ in range(10):
+            telegram.inject_message(ALLOWED, "/help")
+        await app.in_flight.wait_handled(10, timeout_s=10.0)
+        await telegram.wait_until_idle()
+    texts = [m.text for m in telegram.sent_to(ALLOWED)]
     assert sum("I show Binance prices" in t for t in texts) == 3  # the burst
     assert sum("Too many commands" in t for t in texts) == 1
 
