@@ -12,7 +12,9 @@ import pytest
 
 from bot.app import BotApp, build_app, serve
 from tests.fakes.fake_binance import TEST_API_KEY, TEST_API_SECRET, FakeBinance
+from tests.fakes.fake_market import Market
 from tests.fakes.fake_telegram import FakeTelegram
+from tests.fakes.fake_ws import FakeBinanceWS
 from tests.utils.binance.conftest import make_config
 from utils.config import AlarmConfig, LoggingConfig, RedisConfig, Settings, TelegramConfig
 
@@ -152,3 +154,37 @@ def outbox_backend(request: pytest.FixtureRequest) -> str | None:
         return None
     server: RedisServer = request.getfixturevalue("redis_server")
     return server.url
+
+
+@pytest.fixture
+async def streams(binance: FakeBinance) -> AsyncIterator[tuple[FakeBinanceWS, FakeBinanceWS]]:
+    candles = binance.market.candles
+    async with (
+        FakeBinanceWS(Market.SPOT, candles=candles, kline_update_s=0.2) as spot,
+        FakeBinanceWS(
+            Market.FUTURES, strict_routes=True, candles=candles, kline_update_s=0.2
+        ) as futures,
+    ):
+        yield spot, futures
+
+
+@pytest.fixture
+def alarm_settings(
+    make_settings: Callable[..., Settings], streams: tuple[FakeBinanceWS, FakeBinanceWS]
+) -> Callable[..., Settings]:
+    spot, futures = streams
+
+    def make(**overrides: Any) -> Settings:
+        return make_settings(
+            binance_overrides={
+                "ws_url": spot.url,
+                "futures_ws_url": futures.url,
+                "ws_backoff_base_s": 0.05,
+                "ws_backoff_max_s": 0.2,
+            },
+            throttle_rate=100.0,
+            throttle_burst=100,
+            **overrides,
+        )
+
+    return make

@@ -12,60 +12,23 @@ from __future__ import annotations
 
 import asyncio
 import re
-from typing import TYPE_CHECKING, Any, Final
-
-import pytest
+from typing import TYPE_CHECKING, Final
 
 from tests.bot.conftest import ALLOWED, Harness, running
 from tests.bot.test_alarms import SENTINEL, WAIT_S, Bot, buttons
-from tests.fakes.fake_ws import FakeBinanceWS
-from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
-    from collections.abc import AsyncIterator, Callable
+    from collections.abc import Callable
 
     from bot.app import BotApp
     from tests.conftest import RedisServer
     from tests.fakes.fake_binance import FakeBinance
     from tests.fakes.fake_telegram import FakeTelegram
     from tests.fakes.fake_telegram_wire import Call
+    from tests.fakes.fake_ws import FakeBinanceWS
     from utils.config import Settings
 
 _ALARM_NUMBERS: Final = re.compile(r"🔔 Alarm #(\d+)")
-
-
-@pytest.fixture
-async def streams(binance: FakeBinance) -> AsyncIterator[tuple[FakeBinanceWS, FakeBinanceWS]]:
-    candles = binance.market.candles
-    async with (
-        FakeBinanceWS(Market.SPOT, candles=candles, kline_update_s=0.2) as spot,
-        FakeBinanceWS(
-            Market.FUTURES, strict_routes=True, candles=candles, kline_update_s=0.2
-        ) as futures,
-    ):
-        yield spot, futures
-
-
-@pytest.fixture
-def alarm_settings(
-    make_settings: Callable[..., Settings], streams: tuple[FakeBinanceWS, FakeBinanceWS]
-) -> Callable[..., Settings]:
-    spot, futures = streams
-
-    def make(**overrides: Any) -> Settings:
-        return make_settings(
-            binance_overrides={
-                "ws_url": spot.url,
-                "futures_ws_url": futures.url,
-                "ws_backoff_base_s": 0.05,
-                "ws_backoff_max_s": 0.2,
-            },
-            throttle_rate=100.0,
-            throttle_burst=100,
-            **overrides,
-        )
-
-    return make
 
 
 async def started(

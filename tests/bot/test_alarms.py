@@ -23,9 +23,7 @@ from hypothesis import strategies as st
 
 from tests.bot.conftest import ALLOWED, STRANGER, Harness, running
 from tests.fakes import fake_ws_wire as wire
-from tests.fakes.fake_ws import FakeBinanceWS
 from utils.alarms.alarm_parser import parse_alarm, render
-from utils.binance.binance_types import Market
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -33,46 +31,13 @@ if TYPE_CHECKING:
     from tests.fakes.fake_binance import FakeBinance
     from tests.fakes.fake_telegram import FakeTelegram
     from tests.fakes.fake_telegram_wire import SentMessage
+    from tests.fakes.fake_ws import FakeBinanceWS
     from utils.config import Settings
 
 WAIT_S: Final = 10.0
 SENTINEL: Final = 800  # a private chat whose alarms mark that a frame was handled
 GROUP: Final = -100_200
 CREATOR, MEMBER, ADMIN_OF_GROUP = 2001, 2002, 2003
-
-
-@pytest.fixture
-async def streams(binance: FakeBinance) -> AsyncIterator[tuple[FakeBinanceWS, FakeBinanceWS]]:
-    candles = binance.market.candles
-    async with (
-        FakeBinanceWS(Market.SPOT, candles=candles, kline_update_s=0.2) as spot,
-        FakeBinanceWS(
-            Market.FUTURES, strict_routes=True, candles=candles, kline_update_s=0.2
-        ) as futures,
-    ):
-        yield spot, futures
-
-
-@pytest.fixture
-def alarm_settings(
-    make_settings: Callable[..., Settings], streams: tuple[FakeBinanceWS, FakeBinanceWS]
-) -> Callable[..., Settings]:
-    spot, futures = streams
-
-    def make(**overrides: Any) -> Settings:
-        return make_settings(
-            binance_overrides={
-                "ws_url": spot.url,
-                "futures_ws_url": futures.url,
-                "ws_backoff_base_s": 0.05,
-                "ws_backoff_max_s": 0.2,
-            },
-            throttle_rate=100.0,
-            throttle_burst=100,
-            **overrides,
-        )
-
-    return make
 
 
 @dataclasses.dataclass
