@@ -37,7 +37,6 @@ from aiogram.enums import ParseMode
 from aiogram.types import BotCommandScopeDefault
 from aiogram.utils.i18n import SimpleI18nMiddleware
 from aiohttp import web
-from redis.asyncio import BlockingConnectionPool, Redis
 
 from analysis.alarm_source import AlarmSource
 from analysis.chart import Charts
@@ -59,6 +58,7 @@ from utils.alarms.alarm_meta import LocalLease, RedisLease, RedisMeta, SqliteMet
 from utils.alarms.alarm_service import AlarmService
 from utils.alarms.alarm_store import RedisAlarmStore, SqliteAlarmStore
 from utils.binance.binance_a import BinanceClient
+from utils.redis_conn import RedisClient, connect
 from utils.tasks import BackgroundTasks
 
 if TYPE_CHECKING:
@@ -106,7 +106,7 @@ class BotApp:
     receiver: Receiver
     alarms: AlarmService
     charts: Charts  # chart renders: their process pool starts on the first /chart
-    redis: Redis | None = None  # the process's one Redis client, when REDIS_URL is set
+    redis: RedisClient | None = None  # the process's one Redis client, when REDIS_URL is set
     started_at: float = field(default_factory=time.monotonic)
     stop_requested: asyncio.Event = field(default_factory=asyncio.Event)
     ready: asyncio.Event = field(default_factory=asyncio.Event)
@@ -217,7 +217,10 @@ def build_app(
 
 
 def _alarm_service(
-    settings: Settings, redis: Redis | None, binance: BinanceClient, delivery: NotifierDelivery
+    settings: Settings,
+    redis: RedisClient | None,
+    binance: BinanceClient,
+    delivery: NotifierDelivery,
 ) -> AlarmService:
     """The alarms: in Redis (the process's one client) with a lease, so that one process
     evaluates them; else in the SQLite file ``ALARM_STORE_PATH``, this process leading."""
@@ -243,22 +246,21 @@ def _alarm_service(
     )
 
 
-def _redis_client(settings: Settings) -> Redis | None:
-    """The process's one Redis client, shared by the Binance client's limiter and cache, the
-    outbox and the intake; None without ``REDIS_URL``. A blocking pool: a caller waits for a
-    free connection rather than failing. Its connections are named ``<prefix>:bot:<pid>`` so
-    that ``CLIENT LIST`` tells the processes apart."""
+def _redis_client(settings: Settings) -> RedisClient | None:
+    """The process's one Redis client (a single Redis or a cluster, as ``REDIS_URL`` says),
+    shared by the Binance client's limiter and cache, the outbox and the intake; None without
+    ``REDIS_URL``. A caller waits for a free connection rather than failing. Its connections
+    are named ``<prefix>:bot:<pid>`` so that ``CLIENT LIST`` tells the processes apart."""
     if settings.redis.url is None:
         return None
-    pool = BlockingConnectionPool.from_url(
+    return connect(
         settings.redis.url.get_secret_value(),
         max_connections=settings.binance.pool_size
         + settings.telegram.delivery_concurrency
         + _REDIS_SPARE,
-        timeout=_REDIS_WAIT_S,
+        wait_s=_REDIS_WAIT_S,
         client_name=f"{settings.redis.key_prefix}:bot:{os.getpid()}",
     )
-    return Redis.from_pool(pool)
 
 
 async def run(settings: Settings) -> None:

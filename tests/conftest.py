@@ -18,6 +18,7 @@ import pytest
 import structlog
 from hypothesis import settings
 
+from tests.redis_cluster import LocalCluster
 from utils.config import LoggingConfig
 from utils.logging_setup import configure_logging
 
@@ -113,17 +114,53 @@ class RedisServer:
 @pytest.fixture
 async def redis_server(tmp_path: Path) -> AsyncIterator[RedisServer]:
     """A fresh, empty Redis server owned by this test."""
-    binary = _redis_binary()
-    if binary is None:
-        if "CI" in os.environ:  # any value: CI=1, CI=yes and CI=true all fail, never skip
-            pytest.fail(REDIS_MISSING)
-        pytest.skip(REDIS_MISSING)
-    server = RedisServer(binary, tmp_path / "redis")
+    server = RedisServer(_redis_or_fail(), tmp_path / "redis")
     await server.start()
     try:
         yield server
     finally:
         await server.stop()
+
+
+def _redis_or_fail() -> str:
+    binary = _redis_binary()
+    if binary is None:
+        if "CI" in os.environ:  # any value: CI=1, CI=yes and CI=true all fail, never skip
+            pytest.fail(REDIS_MISSING)
+        pytest.skip(REDIS_MISSING)
+    return binary
+
+
+@pytest.fixture(scope="session")
+def _worker_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalCluster]:
+    cluster = LocalCluster(_redis_or_fail(), tmp_path_factory.mktemp("cluster"))
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
+
+
+@pytest.fixture
+def redis_cluster(_worker_cluster: LocalCluster) -> LocalCluster:
+    """A real 3-master Redis Cluster, empty; one per test worker, shared by its tests (kill
+    nodes only in ``redis_cluster_replicas``). ``.url`` is ``redis+cluster://…``."""
+    _worker_cluster.flush()
+    return _worker_cluster
+
+
+@pytest.fixture
+def redis_cluster_replicas(tmp_path: Path) -> Iterator[LocalCluster]:
+    """A fresh 3-master cluster with one replica per master that the test may kill nodes of;
+    a dead master's replica is promoted about a second (the node timeout) later."""
+    cluster = LocalCluster(
+        _redis_or_fail(), tmp_path / "cluster", replicas=1, node_timeout_ms=1000
+    )
+    cluster.start()
+    try:
+        yield cluster
+    finally:
+        cluster.stop()
 
 
 @pytest.fixture(autouse=True)

@@ -41,7 +41,7 @@ __all__ = (  # the bot's own models live in utils.config_bot and load on first u
 )
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
-_REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix"})
+_REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
 
 
 class SettingsError(ValueError):
@@ -373,7 +373,9 @@ class RedisConfig(EnvModel):
     @classmethod
     def _check_url(cls, value: SecretStr | None) -> SecretStr | None:
         if value is not None and urlsplit(value.get_secret_value()).scheme not in _REDIS_SCHEMES:
-            raise ValueError("expected redis://, rediss:// or unix://")
+            raise ValueError(
+                "expected redis://, rediss://, unix:// or redis+cluster://host:port[,host:port]"
+            )
         return value
 
     @property

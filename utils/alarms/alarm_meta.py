@@ -18,7 +18,7 @@ from typing import TYPE_CHECKING, Final, Protocol
 import aiosqlite
 
 if TYPE_CHECKING:
-    from redis.asyncio import Redis
+    from utils.redis_conn import RedisClient
 
 __all__ = (
     "AlarmMeta",
@@ -142,7 +142,7 @@ class SqliteMeta:
 class RedisMeta:
     """One Redis hash, ``<prefix>{alarms}:meta``."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "btb:") -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = "btb:") -> None:
         self._redis = redis
         self._key = f"{prefix}{{alarms}}:meta"
 
@@ -177,7 +177,7 @@ class LocalLease:
 class RedisLease:
     """``<prefix>{alarms}:lease`` holds the owner's id for ``ttl_s``; renewed by its owner."""
 
-    def __init__(self, redis: Redis, *, prefix: str = "btb:") -> None:
+    def __init__(self, redis: RedisClient, *, prefix: str = "btb:") -> None:
         self._key = f"{prefix}{{alarms}}:lease"
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
