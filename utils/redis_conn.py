@@ -18,16 +18,19 @@ the same command methods, ``register_script`` and ``pipeline``.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import time
+from contextvars import ContextVar
 from typing import TYPE_CHECKING, Any, Final, TypeAlias
 from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
-from redis.asyncio.cluster import ClusterNode, RedisCluster
-from redis.exceptions import RedisError
+from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
+from redis.exceptions import MaxConnectionsError, RedisError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import AsyncIterator, Sequence
 
 __all__ = (
     "CLUSTER_SCHEMES",
@@ -76,14 +79,16 @@ def connect(
 ) -> RedisClient:
     """A client for ``url``. On a single Redis, a blocking pool of ``max_connections`` (a
     caller waits ``wait_s`` for a free connection rather than failing); on a cluster, up to
-    ``max_connections`` per node. Connections are named ``client_name`` (``CLIENT LIST``)."""
+    ``max_connections`` commands in flight (a caller waits ``wait_s`` for a turn). Connections
+    are named ``client_name`` (``CLIENT LIST``)."""
     if not is_cluster_url(url):
         pool = BlockingConnectionPool.from_url(
             url, max_connections=max_connections, timeout=wait_s, client_name=client_name
         )
         return Redis.from_pool(pool)
     parts = urlsplit(url)
-    return RedisCluster(
+    return _WaitingCluster(
+        wait_s=wait_s,
         startup_nodes=[ClusterNode(host, port) for host, port in cluster_nodes(url)],
         username=unquote(parts.username) if parts.username else None,
         password=unquote(parts.password) if parts.password else None,
@@ -91,6 +96,60 @@ def connect(
         max_connections=max_connections,
         client_name=client_name,
     )
+
+
+_IN_TURN: ContextVar[bool] = ContextVar("redis_cluster_turn", default=False)
+
+
+class _WaitingCluster(RedisCluster):
+    """redis-py's async cluster client raises ``MaxConnectionsError`` at once when a node's
+    ``max_connections`` are all busy (its single-server pool can wait; this one cannot). Here a
+    command or pipeline waits up to ``wait_s`` for one of ``max_connections`` turns, so no node
+    ever has more in flight; what the client sends from inside a turn (a pipeline's retry of a
+    command) takes no second one."""
+
+    def __init__(self, *, wait_s: float, max_connections: int, **kwargs: Any) -> None:
+        super().__init__(max_connections=max_connections, **kwargs)
+        self._turns = asyncio.Semaphore(max_connections)
+        self._wait_s = wait_s
+
+    async def execute_command(self, *args: Any, **kwargs: Any) -> Any:
+        async with self.turn():
+            return await super().execute_command(*args, **kwargs)
+
+    def pipeline(self, transaction: Any | None = None, shard_hint: Any | None = None) -> Any:
+        if shard_hint:
+            return super().pipeline(transaction, shard_hint)  # refused there, as it says
+        return _WaitingPipeline(self, transaction)  # type: ignore[abstract]  # as redis-py does
+
+    @contextlib.asynccontextmanager
+    async def turn(self) -> AsyncIterator[None]:
+        if _IN_TURN.get():
+            yield
+            return
+        try:
+            async with asyncio.timeout(self._wait_s):
+                await self._turns.acquire()
+        except TimeoutError:
+            raise MaxConnectionsError(
+                f"no free Redis connection within {self._wait_s:g} s"
+            ) from None
+        token = _IN_TURN.set(True)
+        try:
+            yield
+        finally:
+            _IN_TURN.reset(token)
+            self._turns.release()
+
+
+class _WaitingPipeline(ClusterPipeline):
+    """A cluster pipeline that takes a turn of its client for its ``execute``."""
+
+    async def execute(self, raise_on_error: bool = True, allow_redirections: bool = True) -> Any:
+        client = self.cluster_client
+        assert isinstance(client, _WaitingCluster)  # noqa: S101 - only it builds these
+        async with client.turn():
+            return await super().execute(raise_on_error, allow_redirections)
 
 
 def key_space(prefix: str, component: str) -> str:
@@ -168,11 +227,12 @@ async def _on_one_connection(node: ClusterNode, commands: Sequence[tuple[Any, ..
 
 
 def _marker(key: str) -> str:
-    """A key in ``key``'s slot: the same hash tag, or the key itself as the tag."""
+    """A key in ``key``'s slot: the same hash tag (and what precedes it, so the marker stays
+    under the store's prefix), or the key itself as the tag."""
     start = key.find("{")
     end = key.find("}", start + 1)
     if start >= 0 and end > start + 1:
-        return f"{{{key[start + 1 : end]}}}:replicated"
+        return f"{key[: end + 1]}:replicated"
     return f"{{{key}}}:replicated"
 
 

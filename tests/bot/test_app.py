@@ -145,7 +145,7 @@ async def test_with_redis_the_limiter_the_cache_and_the_outbox_share_one_connect
             keys = [str(key) for key in await probe.keys("test*")]
             probe_id = await probe.client_id()
             bot_connections = [c for c in await probe.client_list() if int(c["id"]) != probe_id]
-    for user in ("test:rl:", "test:cache:", "test:delivered"):  # limiter, cache, outbox
+    for user in ("test:rl:", "test:cache:", "test:{outbox}:delivered"):  # limiter, cache, outbox
         assert any(key.startswith(user) for key in keys), (user, keys)
     # A second pool (the client's own, or an outbox on its own URL) would show unnamed
     # connections: every connection the bot opened comes from the app's one named pool.

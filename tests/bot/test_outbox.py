@@ -1,7 +1,8 @@
-"""The delivery outbox: one contract run over SQLite and Redis (order, exactly-once ids,
-capacity, retries, parked chats, dead letters, delivery policies and the "sending" mark,
-durability across processes, the delivery lease), then what only one backend has: an outage
-that raises and keys kept under the prefix (Redis), a file from an older version (SQLite)."""
+"""The delivery outbox: one contract run over SQLite, Redis and Redis Cluster (order,
+exactly-once ids, capacity, retries, parked chats, dead letters, delivery policies and the
+"sending" mark, durability across processes, the delivery lease), then what only one backend
+has: an outage that raises and keys kept under the prefix in one hash tag (Redis, Redis
+Cluster), a file from an older version (SQLite)."""
 
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import TYPE_CHECKING, Final
 import aiosqlite
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import ConnectionError as RedisConnectionError
 
 from bot.outbox import (
@@ -27,12 +29,15 @@ from bot.outbox import (
     SqliteOutbox,
     new_job_id,
 )
+from utils.redis_conn import connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
 
     from bot.outbox import Outbox
     from tests.conftest import RedisServer
+    from tests.redis_cluster import LocalCluster
+    from utils.redis_conn import RedisClient
 
 ROOT: Final = Path(__file__).resolve().parents[2]
 WAIT_S: Final = 10.0  # upper bound on anything a test awaits (a child process starting)
@@ -102,10 +107,13 @@ class Backend:
             await store.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         return Backend("sqlite", str(tmp_path / "state" / "outbox.db"))
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return Backend("cluster", cluster.url)
     server: RedisServer = request.getfixturevalue("redis_server")
     return Backend("redis", server.url)
 
@@ -522,29 +530,63 @@ async def test_a_put_while_redis_is_down_raises_instead_of_losing_the_job(
         assert ids(await outbox.pending()) == ["job-2"]
 
 
-async def test_redis_keys_stay_under_their_prefix(redis_server: RedisServer) -> None:
-    client = Redis.from_url(redis_server.url, decode_responses=True)  # str replies work too
+@pytest.fixture(params=["redis", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return "cluster", cluster.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return "redis", server.url
+
+
+@pytest.fixture
+async def redis_client(redis_target: tuple[str, str]) -> AsyncIterator[RedisClient]:
+    """A client of a single Redis (decoding replies: str replies work too) or of a cluster."""
+    kind, url = redis_target
+    client: RedisClient = (
+        connect(url, max_connections=8)
+        if kind == "cluster"
+        else Redis.from_url(url, decode_responses=True)
+    )
     try:
-        first = RedisOutbox(client, prefix="one:", delivered_ttl_s=TTL_S)
-        second = RedisOutbox(client, prefix="two:", delivered_ttl_s=TTL_S)
-        for store in (first, second):
-            await store.open()
-            await store.put_many([job(1, chat_id=10), job(2, chat_id=20), job(3)])
-            await store.park_chat(10, ChatState.BLOCKED)
-            await store.ack("job-3")
-            await store.dead_letter("job-2", "gave up")
-            assert await store.lead("me", 30)
-        await first.ack("job-1")
-        assert [j.id for j in await second.parked()] == ["job-1"]
-        assert await first.parked() == []
-        keys = [str(key) for key in await client.keys("*")]
-        assert keys
-        assert all(key.startswith(("one:", "two:")) for key in keys), keys
-        await first.close()
-        await second.close()
-        assert await client.ping()  # a client it was handed stays open
+        yield client
     finally:
         await client.aclose()
+
+
+async def all_keys(client: RedisClient) -> list[str]:
+    """Every key of the server, or of every master of the cluster."""
+    if isinstance(client, RedisCluster):
+        found = await client.keys("*", target_nodes=RedisCluster.PRIMARIES)
+    else:
+        found = await client.keys("*")
+    return [key.decode() if isinstance(key, bytes) else str(key) for key in found]
+
+
+async def test_redis_keys_stay_under_their_prefix_in_one_hash_tag(
+    redis_client: RedisClient,
+) -> None:
+    client = redis_client
+    first = RedisOutbox(client, prefix="one:", delivered_ttl_s=TTL_S)
+    second = RedisOutbox(client, prefix="two:", delivered_ttl_s=TTL_S)
+    for store in (first, second):
+        await store.open()
+        await store.put_many([job(1, chat_id=10), job(2, chat_id=20), job(3)])
+        await store.park_chat(10, ChatState.BLOCKED)
+        await store.ack("job-3")
+        await store.dead_letter("job-2", "gave up")
+        assert await store.mark_sending("job-1") is False  # parked
+        assert await store.dead_letter_sending(UNKNOWN) == []
+        assert await store.lead("me", 30)
+    await first.ack("job-1")
+    assert [j.id for j in await second.parked()] == ["job-1"]
+    assert await first.parked() == []
+    keys = await all_keys(client)
+    assert keys
+    assert all(key.startswith(("one:{outbox}:", "two:{outbox}:")) for key in keys), keys
+    await first.close()
+    await second.close()
+    assert await client.ping()  # a client it was handed stays open
 
 
 async def test_a_redis_job_stored_before_policies_existed_is_at_least_once(
@@ -555,7 +597,9 @@ async def test_a_redis_job_stored_before_policies_existed_is_at_least_once(
         outbox = RedisOutbox(client, prefix="old:")
         await outbox.open()
         await outbox.put_many([once(1), once(2)])
-        await client.hdel("old:job:job-1", "policy", "sending")  # as an older version left it
+        await client.hdel(
+            "old:{outbox}:job:job-1", "policy", "sending"
+        )  # as an older version left it
         old = await outbox.get("job-1")
         assert old is not None
         assert old.policy is DeliveryPolicy.AT_LEAST_ONCE

@@ -3,10 +3,15 @@ the engine had read the streams, each chat's language) and the engine's lease (`
 with several processes on one Redis, one engine evaluates the alarms).
 
 Backends: in memory (tests, one process without a file), SQLite (a table of its own in the
-alarms file, its own connection) and Redis (under the store's ``<prefix>{alarms}:`` base, on
-the client the app hands out, never closed here). ``LocalLease`` always leads (one process);
-``RedisLease`` is ``SET NX PX`` renewed by its owner and released on stop, so a holder that
-dies loses it ``ttl_s`` later.
+alarms file, its own connection) and Redis, single or Cluster (one key each under the alarm
+store's key space ``<prefix>{alarms}:``, so in its hash slot; on the client the app hands out,
+never closed here). ``LocalLease`` always leads (one process); ``RedisLease`` is ``SET NX PX``
+renewed by its owner and released on stop, so a holder that dies loses it ``ttl_s`` later;
+its scripts name their one key in ``KEYS``.
+
+Neither waits for a replica: what they hold is made again if a failover loses it (the
+checkpoint is rewritten every second and a replay from an older one fires under the same job
+ids, which the outbox ignores; the lease is renewed or taken again).
 """
 
 from __future__ import annotations
@@ -16,6 +21,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
 import aiosqlite
+
+from utils.redis_conn import key_space
 
 if TYPE_CHECKING:
     from utils.redis_conn import RedisClient
@@ -144,7 +151,7 @@ class RedisMeta:
 
     def __init__(self, redis: RedisClient, *, prefix: str = "btb:") -> None:
         self._redis = redis
-        self._key = f"{prefix}{{alarms}}:meta"
+        self._key = key_space(prefix, "alarms") + "meta"
 
     async def open(self) -> None:
         return None
@@ -178,7 +185,7 @@ class RedisLease:
     """``<prefix>{alarms}:lease`` holds the owner's id for ``ttl_s``; renewed by its owner."""
 
     def __init__(self, redis: RedisClient, *, prefix: str = "btb:") -> None:
-        self._key = f"{prefix}{{alarms}}:lease"
+        self._key = key_space(prefix, "alarms") + "lease"
         self._acquire = redis.register_script(_ACQUIRE)
         self._release = redis.register_script(_RELEASE)
 

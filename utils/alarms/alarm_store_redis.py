@@ -1,16 +1,26 @@
-"""The alarm store in Redis, for several bot processes sharing one set of alarms.
+"""The alarm store in Redis, for several bot processes sharing one set of alarms, on a single
+Redis or on Redis Cluster.
 
 Same contract as ``alarm_store.SqliteAlarmStore`` (the ``AlarmStore`` protocol). Every
 operation that changes more than one key is one Lua script, so it is atomic: a refused
 ``add`` stores nothing, two processes adding at once never pass a limit, and ``mark_fired``
 compares ``seq`` and records the firing in one step. Durability is Redis's own (AOF with
-``appendfsync always`` keeps every acknowledged write across a restart). Failures propagate as
-``redis.exceptions.RedisError``, or ``TimeoutError`` when Redis does not answer in
-``_TIMEOUT_S``. A client it is handed is not closed by ``close``.
+``appendfsync always`` keeps every acknowledged write across a restart); where the node has
+replicas, every change a user or a firing makes (add, import, delete, delete_chat, set_state,
+pause_chat, resume_chat, mark_fired, set_tz) returns only once a replica has it
+(``utils.redis_conn.wait_replicated``), so a failover that promotes it loses none. ``expire``
+does not wait: an expiry lost in a failover is made again by the next sweep. Failures
+propagate as ``redis.exceptions.RedisError`` (``ReplicationTimeoutError`` when no replica
+acknowledged: the change may be on the master alone), or ``TimeoutError`` when Redis does not
+answer in ``_TIMEOUT_S``. Retrying a change is safe: an ``add`` whose first try was stored
+meets its own condition (``AlarmExistsError`` naming it, no second alarm), a ``mark_fired``
+its own ``seq`` (False), a delete finds nothing, a state set again is the same state. A client
+it is handed is not closed by ``close``.
 
-Every key lives under ``<prefix>{alarms}:`` (default ``btb:{alarms}:``): one hash tag, so each
-script's keys sit in one slot and it could run on Redis Cluster (scripts name ``…id`` in KEYS
-for routing and build the other keys from the same base):
+Every key lives under ``<prefix>{alarms}:`` (``utils.redis_conn.key_space``; default
+``btb:{alarms}:``): one hash tag, so every script runs on one cluster slot. The scripts
+(``alarm_store_lua``) get in ``KEYS`` every key named before the call; the keys of a chat they
+read from a stored alarm they name under the same key space:
 
 - ``id``: the counter behind short ids
 - ``a``: hash id -> the alarm as one JSON row ``[id, chat, "state", seq, fired_at, rearm_at,
@@ -27,8 +37,7 @@ for routing and build the other keys from the same base):
 - ``tz``: hash chat -> IANA zone
 - ``chgn``, ``chg``: the change log's counter and its entries (``<n>:<id>`` scored by n)
 
-The scripts are in ``alarm_store_lua``. Reads that return alarms build one JSON array per call
-in Lua, which orjson parses at once.
+Reads that return alarms build one JSON array per call in Lua, which orjson parses at once.
 """
 
 from __future__ import annotations
@@ -39,8 +48,8 @@ import hashlib
 from typing import TYPE_CHECKING, Any, Final
 
 import orjson
-from redis.asyncio import Redis
-from redis.exceptions import NoScriptError
+from redis.asyncio.cluster import RedisCluster
+from redis.exceptions import NoScriptError, RedisError
 
 from utils.alarms.alarm_codec import (
     condition_key,
@@ -57,8 +66,10 @@ from utils.alarms.alarm_store_lua import (
     ADD,
     CHANGES,
     CHAT,
+    CHAT_KEYS,
     DELETE,
     EXPIRE,
+    FIXED,
     GET,
     IMPORT,
     MARK,
@@ -70,18 +81,22 @@ from utils.alarms.alarm_store_lua import (
     SET_STATE,
 )
 from utils.alarms.alarm_store_types import DEFAULT_KEEP_CHANGES, DEFAULT_PAGE, HISTORY_KEEP
+from utils.redis_conn import connect, key_space, wait_replicated
 
 if TYPE_CHECKING:
     from collections.abc import AsyncGenerator, AsyncIterator, Iterable
 
+    from redis.asyncio.connection import AbstractConnection
     from redis.commands.core import AsyncScript
 
     from utils.alarms.alarm_codec import LiveRow
     from utils.alarms.alarm_model import AlarmSpec, AlarmState, Firing
+    from utils.redis_conn import RedisClient
 
 __all__ = ("RedisAlarmStore",)
 
 _TIMEOUT_S: Final = 5.0  # a Redis that does not answer in this time is down
+_MAX_CONNECTIONS: Final = 64  # of a client ``from_url`` makes: callers' commands in flight
 _IMPORT_BATCH: Final = 1_000  # alarms per script in import_alarms
 _EXISTS, _CHAT_FULL, _STORE_FULL = -1, -2, -3  # _ADD's refusals
 
@@ -90,10 +105,11 @@ class RedisAlarmStore:
     """The alarm store in Redis; see the module docstring for the key layout."""
 
     def __init__(
-        self, redis: Redis, *, prefix: str = "btb:", keep_changes: int = DEFAULT_KEEP_CHANGES
+        self, redis: RedisClient, *, prefix: str = "btb:", keep_changes: int = DEFAULT_KEEP_CHANGES
     ) -> None:
         self._redis = redis
-        self._base = f"{prefix}{{alarms}}:"
+        self._base = key_space(prefix, "alarms")
+        self._fixed = [self._base, *(self._base + name for name in FIXED)]  # KEYS[1..9]
         self._keep = keep_changes
         self._owns_client = False
         self._is_open = False
@@ -111,8 +127,10 @@ class RedisAlarmStore:
     def from_url(
         cls, url: str, *, prefix: str = "btb:", keep_changes: int = DEFAULT_KEEP_CHANGES
     ) -> RedisAlarmStore:
-        """A store on its own client, which ``close`` closes."""
-        store = cls(Redis.from_url(url), prefix=prefix, keep_changes=keep_changes)
+        """A store on its own client (``redis://`` or ``redis+cluster://``), which ``close``
+        closes."""
+        client = connect(url, max_connections=_MAX_CONNECTIONS, client_name=f"{prefix}alarms")
+        store = cls(client, prefix=prefix, keep_changes=keep_changes)
         store._owns_client = True
         return store
 
@@ -142,7 +160,9 @@ class RedisAlarmStore:
         )
         args = [chat_id, _digest(spec), per_chat_limit, global_limit]
         data = spec_data(user_id, now, spec)
-        reply = await self._call(self._add, [*args, data, repr(expires_at)])
+        reply = await self._call(
+            self._add, [*args, data, repr(expires_at)], chats=[chat_id], durable=True
+        )
         code = int(reply[0])
         if code == _EXISTS:
             raise AlarmExistsError(int(reply[1]))
@@ -171,12 +191,14 @@ class RedisAlarmStore:
 
     async def _import_batch(self, alarms: list[Alarm]) -> int:
         args: list[Any] = [len(alarms)]
+        chats: list[int] = []
         for a in alarms:
+            chats.append(a.chat_id)
             row = f'[{a.id},{a.chat_id},"{a.state.value}",{a.seq},{_json(a.fired_at)},'
             row += f"{_json(a.rearm_at)},{finite(a.expires_at)!r},"
             data = spec_data(a.user_id, a.created_at, a.spec)
-            args += [a.id, a.chat_id, _digest(a.spec), row.encode() + data + b"]"]
-        reply = await self._call(self._import, args)
+            args += [a.id, _digest(a.spec), row.encode() + data + b"]"]
+        reply = await self._call(self._import, args, chats=chats, durable=True)
         if int(reply[0]) < 0:
             raise ValueError(
                 f"alarm {int(reply[1])} is already stored: this batch was not imported"
@@ -191,7 +213,8 @@ class RedisAlarmStore:
         if limit <= 0:
             return []
         start = max(0, offset)
-        return _alarms(await self._call(self._chat, [chat_id, start, start + limit - 1]))
+        args = [start, start + limit - 1]
+        return _alarms(await self._call(self._chat, args, chats=[chat_id]))
 
     async def count(self, chat_id: int) -> int:
         return await self._zcard(f"chat:{chat_id}")
@@ -200,10 +223,10 @@ class RedisAlarmStore:
         return await self._zcard("open" if chat_id is None else f"o:{chat_id}")
 
     async def delete(self, alarm_id: int) -> bool:
-        return bool(await self._call(self._delete, [alarm_id]))
+        return bool(await self._call(self._delete, [alarm_id], durable=True))
 
     async def delete_chat(self, chat_id: int) -> int:
-        return int(await self._call(self._delete_chat, [chat_id]))
+        return int(await self._call(self._delete_chat, [], chats=[chat_id], durable=True))
 
     async def set_state(
         self,
@@ -214,15 +237,15 @@ class RedisAlarmStore:
         expires_at: float | None = None,
     ) -> Alarm | None:
         args = [alarm_id, state.value, _optional(rearm_at), _optional(expires_at)]
-        reply = await self._call(self._set_state, args)
+        reply = await self._call(self._set_state, args, durable=True)
         alarms = _alarms(reply) if reply is not None else []
         return alarms[0] if alarms else None
 
     async def pause_chat(self, chat_id: int) -> int:
-        return int(await self._call(self._pause, [chat_id]))
+        return int(await self._call(self._pause, [], chats=[chat_id], durable=True))
 
     async def resume_chat(self, chat_id: int) -> int:
-        return int(await self._call(self._resume, [chat_id]))
+        return int(await self._call(self._resume, [], chats=[chat_id], durable=True))
 
     async def armed(self, *, page: int = DEFAULT_PAGE) -> AsyncIterator[Alarm]:
         async with contextlib.aclosing(self.armed_rows(page=page)) as pages:
@@ -235,29 +258,47 @@ class RedisAlarmStore:
         before this page is handed over, so Redis reads while the caller works (a task
         reading ahead would only send it at the caller's next await)."""
         last, count, rows = await self._call(self._page, [0, page])  # loads the script
+        async with self._connection() as conn:
+            asked: int | None = None  # the last id of the page asked for and not read yet
+            try:
+                while True:
+                    if int(count) == page:
+                        asked = int(last)
+                        command = ("EVALSHA", self._page.sha, len(self._fixed), *self._fixed)
+                        await conn.send_command(*command, self._keep, asked, page)
+                    parsed: list[LiveRow] = orjson.loads(rows)
+                    if parsed:
+                        yield parsed
+                    if asked is None:
+                        return
+                    try:
+                        async with asyncio.timeout(_TIMEOUT_S):
+                            last, count, rows = await conn.read_response()
+                    except NoScriptError:  # flushed meanwhile: the script object loads it again
+                        last, count, rows = await self._call(self._page, [asked, page])
+                    asked = None
+            finally:
+                if asked is not None:  # stopped early: its answer is unread, so is the connection
+                    await conn.disconnect()
+
+    @contextlib.asynccontextmanager
+    async def _connection(self) -> AsyncIterator[AbstractConnection]:
+        """A connection of its own to the node that holds the store's slot."""
+        if isinstance(self._redis, RedisCluster):
+            node = self._redis.get_node_from_key(self._base)
+            if node is None:
+                raise RedisError(f"no cluster node serves {self._base!r} now")
+            own = node.acquire_connection()
+            try:
+                yield own
+            finally:
+                node.release(own)
+            return
         pool = self._redis.connection_pool
         conn = await pool.get_connection()  # type: ignore[no-untyped-call]  # a decorated method
-        asked: int | None = None  # the last id of the page asked for and not read yet
         try:
-            while True:
-                if int(count) == page:
-                    asked = int(last)
-                    args = (self._base, self._keep, asked, page)
-                    await conn.send_command("EVALSHA", self._page.sha, 1, self._base + "id", *args)
-                parsed: list[LiveRow] = orjson.loads(rows)
-                if parsed:
-                    yield parsed
-                if asked is None:
-                    return
-                try:
-                    async with asyncio.timeout(_TIMEOUT_S):
-                        last, count, rows = await conn.read_response()
-                except NoScriptError:  # flushed meanwhile: the script object loads it again
-                    last, count, rows = await self._call(self._page, [asked, page])
-                asked = None
+            yield conn
         finally:
-            if asked is not None:  # stopped early: its answer is unread, the connection unusable
-                await conn.disconnect()
             await pool.release(conn)
 
     async def mark_fired(
@@ -265,7 +306,7 @@ class RedisAlarmStore:
     ) -> bool:
         args: list[Any] = [firing.alarm_id, firing.seq - 1, firing.seq, state.value]
         args += [repr(finite(firing.fired_at)), _optional(rearm_at), encode_firing(firing)]
-        return bool(await self._call(self._mark, [*args, HISTORY_KEEP]))
+        return bool(await self._call(self._mark, [*args, HISTORY_KEEP], durable=True))
 
     async def history(self, chat_id: int, limit: int = 20) -> list[Firing]:
         if limit <= 0:
@@ -292,6 +333,7 @@ class RedisAlarmStore:
                 await self._redis.hdel(f"{self._base}tz", str(chat_id))
             else:
                 await self._redis.hset(f"{self._base}tz", str(chat_id), tz)
+            await wait_replicated(self._redis, self._base)
 
     async def change_cursor(self) -> int:
         self._check_open()
@@ -314,22 +356,27 @@ class RedisAlarmStore:
         async with asyncio.timeout(_TIMEOUT_S):
             return int(await self._redis.zcard(self._base + key))
 
-    async def _call(self, script: AsyncScript, args: list[Any]) -> Any:
+    async def _call(
+        self,
+        script: AsyncScript,
+        args: list[Any],
+        *,
+        chats: Iterable[int] = (),
+        durable: bool = False,
+    ) -> Any:
+        """Run ``script`` with the fixed keys and those of ``chats`` (``alarm_store_lua``);
+        with ``durable``, return once a replica has its writes."""
         self._check_open()
+        keys = [*self._fixed, *(self._base + k.format(c) for c in chats for k in CHAT_KEYS)]
         async with asyncio.timeout(_TIMEOUT_S):
-            return await script(keys=[self._base + "id"], args=[self._base, self._keep, *args])
+            reply = await script(keys=keys, args=[self._keep, *args])
+            if durable:
+                await wait_replicated(self._redis, self._base)
+            return reply
 
     def _check_open(self) -> None:
         if not self._is_open:
             raise RuntimeError(f"alarm store {self._base!r} is not open: call open() first")
-
-
-async def _cancel(task: asyncio.Future[Any]) -> None:
-    """Cancel and wait for it, without raising what it ended with (its reader is gone)."""
-    task.cancel()
-    await asyncio.wait([task])
-    if not task.cancelled():
-        task.exception()  # retrieved: an error of a read nobody wants is not logged
 
 
 def _digest(spec: AlarmSpec) -> str:

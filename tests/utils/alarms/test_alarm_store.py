@@ -1,9 +1,9 @@
-"""The alarm store: one contract run over SQLite and Redis (adding with its refusals and limits,
-paging, deleting, states, a blocked chat paused and resumed, the engine's stream of armed
-alarms, as alarms and as the stored rows of the start-up load, firings recorded once,
-expiry, time zones, the change log, bulk import, survival across reopening, concurrent adds
-from two stores), then what only Redis has: a restart mid-run losing nothing acknowledged,
-and keys under one prefix and hash tag."""
+"""The alarm store: one contract run over SQLite, Redis and Redis Cluster (adding with its
+refusals and limits, paging, deleting, states, a blocked chat paused and resumed, the engine's
+stream of armed alarms, as alarms and as the stored rows of the start-up load, firings
+recorded once, expiry, time zones, the change log, bulk import, survival across reopening,
+concurrent adds from two stores), then what only Redis has: a restart mid-run losing nothing
+acknowledged, and keys under one prefix and hash tag (on one server and on a cluster)."""
 
 from __future__ import annotations
 
@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Final
 
 import pytest
 from redis.asyncio import Redis
+from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
 from utils.alarms.alarm_codec import SPEC_FIELDS, decode_row
@@ -31,14 +32,17 @@ from utils.alarms.alarm_store import (
     RedisAlarmStore,
     SqliteAlarmStore,
 )
+from utils.redis_conn import connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
     from pathlib import Path
 
     from tests.conftest import RedisServer
+    from tests.redis_cluster import LocalCluster
     from utils.alarms.alarm_model import AlarmSpec
     from utils.alarms.alarm_store import AlarmStore
+    from utils.redis_conn import RedisClient
 
 NOW: Final = 1_800_000_000.0
 ARMED, FIRED, PAUSED, EXPIRED = (
@@ -70,10 +74,13 @@ class Backend:
             await store.close()
 
 
-@pytest.fixture(params=["sqlite", "redis"])
+@pytest.fixture(params=["sqlite", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest, tmp_path: Path) -> Backend:
     if request.param == "sqlite":
         return Backend("sqlite", str(tmp_path / "state" / "alarms.db"))
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return Backend("cluster", cluster.url)
     server: RedisServer = request.getfixturevalue("redis_server")
     return Backend("redis", server.url)
 
@@ -572,34 +579,77 @@ async def test_a_redis_restart_mid_run_loses_nothing_acknowledged(
         assert set(ids) <= set(await armed_ids(store))
 
 
-async def test_redis_keys_stay_under_their_prefix_in_one_hash_tag(
-    redis_server: RedisServer,
-) -> None:
-    client = Redis.from_url(redis_server.url, decode_responses=True)  # str replies work too
+@pytest.fixture(params=["redis", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return "cluster", cluster.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return "redis", server.url
+
+
+@pytest.fixture
+async def redis_client(redis_target: tuple[str, str]) -> AsyncIterator[RedisClient]:
+    """A client of a single Redis (decoding replies: str replies work too) or of a cluster."""
+    kind, url = redis_target
+    client: RedisClient = (
+        connect(url, max_connections=8)
+        if kind == "cluster"
+        else Redis.from_url(url, decode_responses=True)
+    )
     try:
-        first = RedisAlarmStore(client, prefix="one:")
-        second = RedisAlarmStore(client, prefix="two:")
-        for store in (first, second):
-            await store.open()
-            alarm = await add(store, "btc > 1 repeat")
-            await add(store, "eth < 2", chat_id=2)
-            assert await store.mark_fired(firing(alarm, 1), state=FIRED, rearm_at=NOW)
-            await store.set_tz(1, "UTC")
-            await store.pause_chat(2)
-            assert await store.history(1) == [firing(alarm, 1)]
-            assert await store.get_tz(1) == "UTC"
-            assert await store.get(alarm.id) is not None
-        await first.delete_chat(1)
-        assert await first.count(1) == 0
-        assert await second.count(1) == 1
-        keys = [str(key) for key in await client.keys("*")]
-        assert keys
-        assert all(key.startswith(("one:{alarms}:", "two:{alarms}:")) for key in keys), keys
-        await first.close()
-        await second.close()
-        assert await client.ping()  # a client it was handed stays open
+        yield client
     finally:
         await client.aclose()
+
+
+async def all_keys(client: RedisClient) -> list[str]:
+    """Every key of the server, or of every master of the cluster."""
+    if isinstance(client, RedisCluster):
+        found = await client.keys("*", target_nodes=RedisCluster.PRIMARIES)
+    else:
+        found = await client.keys("*")
+    return [key.decode() if isinstance(key, bytes) else str(key) for key in found]
+
+
+async def test_redis_keys_stay_under_their_prefix_in_one_hash_tag(
+    redis_client: RedisClient,
+) -> None:
+    """Every operation, on two stores sharing one client: the cluster refuses a script that
+    touches a key outside its slot, and no key lands outside the prefix's hash tag."""
+    client = redis_client
+    first = RedisAlarmStore(client, prefix="one:")
+    second = RedisAlarmStore(client, prefix="two:")
+    for store in (first, second):
+        await store.open()
+        alarm = await add(store, "btc > 1 repeat")
+        await add(store, "eth < 2", chat_id=2)
+        assert await store.mark_fired(firing(alarm, 1), state=FIRED, rearm_at=NOW)
+        await store.set_tz(1, "UTC")
+        await store.pause_chat(2)
+        assert await store.resume_chat(2) == 1
+        await store.pause_chat(2)
+        assert await store.set_state(alarm.id, PAUSED) is not None
+        assert await store.set_state(alarm.id, ARMED) is not None
+        assert await store.history(1) == [firing(alarm, 1)]
+        assert await store.get_tz(1) == "UTC"
+        assert await store.get(alarm.id) is not None
+        assert len(await store.chat_alarms(1)) == 1
+        assert await armed_ids(store, page=1) == [alarm.id]
+        assert (await store.changes_since(0))[0] == [alarm.id, 2]
+        imported = dataclasses.replace(alarm, id=50, chat_id=3)
+        assert await store.import_alarms([imported]) == 1
+        assert await store.delete(imported.id)
+        assert [a.id for a in await store.expire(NOW + 2 * DEFAULT_EXPIRY_S)] == [1, 2]
+    await first.delete_chat(1)
+    assert await first.count(1) == 0
+    assert await second.count(1) == 1
+    keys = await all_keys(client)
+    assert keys
+    assert all(key.startswith(("one:{alarms}:", "two:{alarms}:")) for key in keys), keys
+    await first.close()
+    await second.close()
+    assert await client.ping()  # a client it was handed stays open
 
 
 async def test_an_indicator_alarm_is_stored_read_back_recorded_and_left_out_of_the_price_engine(
