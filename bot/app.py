@@ -51,6 +51,7 @@ from bot.notifier import Notifier
 from bot.outbox import SqliteOutbox
 from bot.outbox_redis import RedisOutbox
 from bot.pacing import ReplyGuard, SendPacer
+from bot.poll_lease import PollLease
 from bot.receiver import Receiver
 from handler import FEATURES, build_router, declared_commands
 from handler.commands import AccessPolicy, menu_commands
@@ -159,11 +160,16 @@ def build_app(
         if redis is not None
         else SqliteOutbox(tg.outbox_path, capacity=tg.outbox_capacity)
     )
-    intake: Intake = (
-        RedisIntake(redis, prefix=f"{settings.redis.key_prefix}:", lease_s=tg.intake_lease_s)
-        if redis is not None
-        else SqliteIntake(tg.intake_file)
-    )
+    intake: Intake = SqliteIntake(tg.intake_file)
+    turns: RedisIntake | None = None  # chats taken in turn across the processes sharing Redis
+    poll_lease: PollLease | None = None  # one poller among them
+    if redis is not None:
+        prefix = f"{settings.redis.key_prefix}:"
+        intake = turns = RedisIntake(redis, prefix=prefix, lease_s=tg.intake_lease_s)
+        if tg.webhook_url is None:
+            poll_lease = PollLease(
+                redis, prefix=prefix, bot_id=bot.id, owner=turns.owner, lease_s=tg.poll_lease_s
+            )
     notifier = Notifier(bot, outbox, tg)
     alerts = AdminAlerts(notifier, tg.admin_chat_id, cooldown_s=tg.alert_cooldown_s)
     notifier.on_event = alerts.on_bot_event
@@ -193,7 +199,13 @@ def build_app(
     dp.message.middleware(access)
     dp.include_router(build_router(features))
     receiver = Receiver(
-        bot, dp, intake, lease_s=tg.intake_lease_s, secret_token=tg.webhook_secret_value
+        bot,
+        dp,
+        intake,
+        lease_s=tg.intake_lease_s,
+        secret_token=tg.webhook_secret_value,
+        turns=turns,
+        poll_lease=poll_lease,
     )
     return BotApp(
         settings=settings,
@@ -439,6 +451,12 @@ async def _metrics(request: web.Request) -> web.Response:
         "# HELP bot_admin_alerts_total Admin alerts stored for delivery.",
         "# TYPE bot_admin_alerts_total counter",
         f"bot_admin_alerts_total {app.alerts.sent}",
+        "# HELP bot_poller_leading 1 while this process long-polls Telegram (the poller).",
+        "# TYPE bot_poller_leading gauge",
+        f"bot_poller_leading {int(app.receiver.polling)}",
+        "# HELP bot_delivery_leading 1 while this process delivers the outbox.",
+        "# TYPE bot_delivery_leading gauge",
+        f"bot_delivery_leading {int(delivery['leading'])}",
         "# HELP bot_alarm_engine_leading 1 while this process runs the alarm engine.",
         "# TYPE bot_alarm_engine_leading gauge",
         f"bot_alarm_engine_leading {int(app.alarms.leading)}",

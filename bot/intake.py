@@ -14,6 +14,12 @@ update twice. How a store knows an owner is gone is its own: here a ``flock`` th
 drops when the process dies (so a restart adopts at once), in ``bot.intake_redis`` a lease
 of ``lease_s`` the owner renews with ``keepalive``.
 
+A store several processes share (webhook workers behind a load balancer) also gives
+``ChatTurns``, so that a chat's updates keep their order across processes, not only inside
+one: ``bot.receiver`` then handles each chat's stored updates in update-id order, one at a
+time, in whichever process holds the chat's turn. The Redis store does; this SQLite one, for
+a single process, does not.
+
 It is pure storage, like the outbox: it knows no aiogram and handles nothing
 (``bot.receiver`` does). Store failures propagate as the backend's own exception
 (``sqlite3.Error``, ``OSError``; ``redis.exceptions.RedisError`` or ``TimeoutError``).
@@ -32,6 +38,7 @@ import os
 import time
 import uuid
 from dataclasses import dataclass
+from enum import Enum
 from pathlib import Path
 from typing import TYPE_CHECKING, Final, Protocol
 
@@ -41,7 +48,15 @@ if TYPE_CHECKING:
     import sqlite3
     from collections.abc import Callable
 
-__all__ = ("DEFAULT_DONE_TTL_S", "Intake", "SqliteIntake", "StoredUpdate", "new_owner")
+__all__ = (
+    "DEFAULT_DONE_TTL_S",
+    "ChatTurns",
+    "Intake",
+    "SqliteIntake",
+    "StoredUpdate",
+    "Taken",
+    "new_owner",
+)
 
 #: Telegram keeps an unconfirmed update 24 h; a done id is remembered a little longer.
 DEFAULT_DONE_TTL_S: Final = 25 * 3_600.0
@@ -55,6 +70,14 @@ class StoredUpdate:
     update_id: int
     raw: str  # the Update as JSON
     received_at: float  # unix time of the put
+
+
+class Taken(Enum):
+    """What ``ChatTurns.put_in_chat`` did with an update."""
+
+    REFUSED = 0  # stored already, or done within the TTL: a repeated delivery
+    QUEUED = 1  # stored; another live owner has the chat's turn and will handle it
+    YOUR_TURN = 2  # stored; the chat's turn is the putter's: it handles the chat's queue
 
 
 def new_owner() -> str:
@@ -95,6 +118,32 @@ class Intake(Protocol):
 
     async def keepalive(self) -> None:
         """Tell other stores this owner is alive (for ``lease_s`` more, where that applies)."""
+
+
+class ChatTurns(Protocol):
+    """A shared intake's chat queues: each chat's stored updates are handled in update-id
+    order by the one owner whose turn it is, whichever process stored them."""
+
+    async def put_in_chat(self, update_id: int, raw: str, chat: int | None) -> Taken:
+        """``put``, also queueing the update in ``chat`` (None: updates naming no chat); the
+        chat's turn goes to this owner unless another live owner holds it."""
+
+    async def first_in_chat(self, chat: int | None) -> StoredUpdate | None:
+        """The chat's first queued update while it is this owner's turn; None when it is not
+        or the queue is empty (the turn ends)."""
+
+    async def done_in_chat(
+        self, update_id: int, chat: int | None, *, take_next: bool = True
+    ) -> StoredUpdate | None:
+        """``done``, then the chat's next update as ``first_in_chat`` does; without
+        ``take_next`` the turn is handed over instead."""
+
+    async def hand_over(self, chat: int | None) -> None:
+        """End this owner's turn; the chat's queued updates wait for ``adopt_chats``."""
+
+    async def adopt_chats(self) -> list[tuple[int | None, int]]:
+        """Take the turn of every chat with queued updates and no live holder: those chats,
+        each with how many updates it has queued."""
 
 
 class SqliteIntake:

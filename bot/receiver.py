@@ -10,10 +10,15 @@ refused by ``put`` (the id is stored or was done) and not handled twice. Webhook
 secret whose body is not a Telegram update gets 400 and one log line.
 
 Handlers run concurrently, as aiogram runs them, but an update waits for the one before it
-from the same chat (or user), so a chat's commands are answered in order. An exception that
-escapes the error router is logged and the update is done all the same (errors are the
-error router's business); a crash is not done. ``drain`` stops taking updates and waits for
-the handlers in flight; those it cancels at its deadline stay stored for the next process.
+from the same chat (or user), so a chat's commands are answered in order: inside one process
+by chaining tasks; with a shared intake (``turns``: Redis) across processes, the process
+whose turn the chat is (``bot.intake.ChatTurns``) handling its stored updates in update-id
+order while the others only store. An exception that escapes the error router is logged and
+the update is done all the same (errors are the error router's business); a crash is not
+done. ``drain`` stops taking updates and waits for the handlers in flight (a chat's turn is
+handed over after the update in hand); those it cancels at its deadline stay stored for the
+next process. With a ``poll_lease`` (Redis), ``poll`` polls only while this process is the
+elected poller (``bot.poll_lease``); a takeover starts from Telegram's unconfirmed updates.
 """
 
 from __future__ import annotations
@@ -22,6 +27,7 @@ import asyncio
 import contextlib
 import secrets
 import sqlite3
+from functools import partial
 from typing import TYPE_CHECKING, Final, TypeVar
 
 import structlog
@@ -33,12 +39,15 @@ from aiohttp import web
 from pydantic import ValidationError
 from redis.exceptions import RedisError
 
+from bot.intake import Taken
+
 if TYPE_CHECKING:
-    from collections.abc import Awaitable
+    from collections.abc import Awaitable, Callable
 
     from aiogram import Bot, Dispatcher
 
-    from bot.intake import Intake
+    from bot.intake import ChatTurns, Intake, StoredUpdate
+    from bot.poll_lease import PollLease
 
 __all__ = ("SECRET_HEADER", "Receiver")
 
@@ -63,14 +72,21 @@ class Receiver:
         *,
         lease_s: float,
         secret_token: str | None = None,
+        turns: ChatTurns | None = None,
+        poll_lease: PollLease | None = None,
     ) -> None:
         self._bot = bot
         self._dispatcher = dispatcher
         self._intake = intake
+        self._turns = turns
+        self._poll_lease = poll_lease
         self._lease_s = lease_s
         self._secret = secret_token.encode() if secret_token else None
         self._tasks: set[asyncio.Task[None]] = set()
         self._tails: dict[int, asyncio.Task[None]] = {}  # the last update of each chat
+        self._turns_held: dict[int | None, asyncio.Task[None]] = {}  # with ``turns``
+        self._again: set[int | None] = set()  # chats whose turn came back while ending
+        self._polling = False
         self._room = asyncio.Event()
         self._room.set()
         self._closed = False
@@ -79,13 +95,20 @@ class Receiver:
 
     @property
     def handling(self) -> int:
-        """Updates being handled or waiting for their chat's previous one."""
+        """Updates being handled or waiting for their chat's previous one (with turns: chats)."""
         return len(self._tasks)
+
+    @property
+    def polling(self) -> bool:
+        """True while this process long-polls (with a poll lease: while it is the poller)."""
+        return self._polling
 
     async def recover(self) -> int:
         """Start the stored updates whose process is gone (each once, by update id)."""
         if self._closed:
             return 0
+        if self._turns is not None:
+            return await self._recover_chats(self._turns)
         adopted = await self._intake.adopt()
         for stored in adopted:
             try:
@@ -102,18 +125,45 @@ class Receiver:
 
     async def take(self, update: Update, raw: str) -> bool:
         """Store the update, then handle it in the background; False (and not handled) when
-        it is stored already or was done: a delivery Telegram repeated."""
-        if not await self._intake.put(update.update_id, raw):
+        it is stored already or was done: a delivery Telegram repeated. With ``turns`` it is
+        handled here only when its chat's turn is this process's."""
+        if self._turns is None:
+            stored = await self._intake.put(update.update_id, raw)
+        else:
+            chat = _chat_key(update)
+            taken = await self._turns.put_in_chat(update.update_id, raw, chat)
+            stored = taken is not Taken.REFUSED
+            if taken is Taken.YOUR_TURN:
+                self._take_turn(chat)
+        if not stored:
             self.duplicates += 1
             _log.info("update_duplicate", update_id=update.update_id)
             return False
-        self._start(update)
+        if self._turns is None:
+            self._start(update)
         return True
 
     async def poll(
         self, stop: asyncio.Event, *, timeout_s: int, allowed_updates: list[str]
     ) -> None:
-        """Long polling until ``stop`` is set."""
+        """Long polling until ``stop`` is set; with a poll lease, only while this process
+        holds it (a standby until then)."""
+
+        async def term(end: asyncio.Event) -> None:
+            self._polling = True
+            try:
+                await self._poll(end, timeout_s=timeout_s, allowed_updates=allowed_updates)
+            finally:
+                self._polling = False
+
+        if self._poll_lease is None:
+            await term(stop)
+        else:
+            await self._poll_lease.lead(stop, term)
+
+    async def _poll(
+        self, stop: asyncio.Event, *, timeout_s: int, allowed_updates: list[str]
+    ) -> None:
         offset: int | None = None
         failures = 0
         request_timeout = int(self._bot.session.timeout + timeout_s)
@@ -207,39 +257,109 @@ class Receiver:
             await asyncio.wait(set(self._tasks), timeout=left)
         return 0
 
-    def _start(self, update: Update) -> None:
-        key = _chat_key(update)
-        previous = self._tails.get(key) if key is not None else None
-        task = asyncio.create_task(self._handle(update, previous))
+    async def _recover_chats(self, turns: ChatTurns) -> int:
+        adopted = await turns.adopt_chats()
+        for chat, _queued in adopted:
+            self._take_turn(chat)
+        if count := sum(queued for _chat, queued in adopted):
+            self.recovered += count
+            _log.info("intake_recovered", updates=count, chats=len(adopted))
+        return count
+
+    def _take_turn(self, chat: int | None) -> None:
+        """Handle the chat's queue here: its turn is this process's."""
+        if chat in self._turns_held:
+            self._again.add(chat)  # the running turn may be ending: it goes on
+            return
+        task = asyncio.create_task(self._turn(chat))
+        self._turns_held[chat] = task
+        self._track(task)
+
+    async def _turn(self, chat: int | None) -> None:
+        """The chat's queued updates, in update-id order, until its turn ends."""
+        turns = self._turns
+        assert turns is not None  # noqa: S101 - only started with turns
+        try:
+            while True:
+                self._again.discard(chat)
+                stored = await self._retrying(partial(turns.first_in_chat, chat))
+                while stored is not None:
+                    if self._closed:  # stopping: the rest is left to another process
+                        await self._retrying(partial(turns.hand_over, chat))
+                        break
+                    await self._handle_stored(stored)
+                    go_on = not self._closed
+                    done = partial(turns.done_in_chat, stored.update_id, chat, take_next=go_on)
+                    stored = await self._retrying(done)
+                if chat not in self._again or self._closed:
+                    return  # no await before the turn is forgotten: a put now starts anew
+        finally:
+            if self._turns_held.get(chat) is asyncio.current_task():
+                del self._turns_held[chat]
+
+    async def _retrying(self, call: Callable[[], Awaitable[_T]]) -> _T | None:
+        """``call()``, tried again every third of the lease while the intake fails; None
+        when it still fails once the receiver is closed."""
+        while True:
+            try:
+                return await call()
+            except _STORE_ERRORS as e:
+                _log.error("intake_turn_failed", error=repr(e))
+                if self._closed:
+                    return None
+                await asyncio.sleep(self._lease_s / 3)
+
+    async def _handle_stored(self, stored: StoredUpdate) -> None:
+        try:
+            update = Update.model_validate_json(stored.raw, context={"bot": self._bot})
+        except ValidationError as e:
+            _log.warning("intake_unreadable", update_id=stored.update_id, error=str(e))
+            return
+        await self._feed(update)
+
+    def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
-        if key is not None:
-            self._tails[key] = task
         if len(self._tasks) >= MAX_HANDLING:
             self._room.clear()
 
         def finished(task: asyncio.Task[None]) -> None:
             self._tasks.discard(task)
-            if key is not None and self._tails.get(key) is task:
-                del self._tails[key]
             if len(self._tasks) < MAX_HANDLING:
                 self._room.set()
 
         task.add_done_callback(finished)
 
+    def _start(self, update: Update) -> None:
+        key = _chat_key(update)
+        previous = self._tails.get(key) if key is not None else None
+        task = asyncio.create_task(self._handle(update, previous))
+        self._track(task)
+        if key is not None:
+            self._tails[key] = task
+
+            def forget(task: asyncio.Task[None]) -> None:
+                if self._tails.get(key) is task:
+                    del self._tails[key]
+
+            task.add_done_callback(forget)
+
     async def _handle(self, update: Update, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait({previous})  # its outcome is its own
+        await self._feed(update)
+        try:
+            await self._intake.done(update.update_id)
+        except _STORE_ERRORS as e:
+            # Still stored: the next process handles it again (a duplicate answer).
+            _log.error("intake_done_failed", update_id=update.update_id, error=repr(e))
+
+    async def _feed(self, update: Update) -> None:
         try:
             result = await self._dispatcher.feed_update(self._bot, update)
             if isinstance(result, TelegramMethod):
                 await self._dispatcher.silent_call_request(bot=self._bot, result=result)
         except Exception as e:  # noqa: BLE001 - past the error router: log it, the update is done
             _log.error("update_failed", update_id=update.update_id, error=repr(e), exc_info=e)
-        try:
-            await self._intake.done(update.update_id)
-        except _STORE_ERRORS as e:
-            # Still stored: the next process handles it again (a duplicate answer).
-            _log.error("intake_done_failed", update_id=update.update_id, error=repr(e))
 
 
 def _why(error: Exception) -> str:

@@ -77,6 +77,7 @@ LAYERS: Final[dict[str, str]] = {
     "analysis/": ANALYSIS,
     "handler/": HANDLER,
     "bot/": BOT,
+    "bot/poll_lease.py": BOT,  # the elected long-poller (covered by bot/, listed for the record)
 }
 
 #: App code: reaches Binance only through ``FACADE_MODULE``.

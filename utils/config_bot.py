@@ -61,6 +61,10 @@ class TelegramConfig(EnvModel):
     # the next one once its lease (Redis) lapses.
     intake_path: Path | None = None
     intake_lease_s: float = Field(default=10.0, gt=0)
+    # With REDIS_URL and no WEBHOOK_URL: one process long-polls, elected by a Redis lease it
+    # renews every third of this; the others stand by, and one takes over about this long
+    # after the poller dies (a third of it after the poller stops).
+    poll_lease_s: float = Field(default=10.0, gt=0)
     # Telegram's flood limits, kept by scheduling (TELEGRAM.md section 1).
     global_rate: float = Field(default=25.0, gt=0)
     chat_interval_s: float = Field(default=1.0, ge=0)

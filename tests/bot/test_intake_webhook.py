@@ -1,5 +1,5 @@
 """The webhook through the intake: 200 once the update is stored, a repeated delivery handled
-once, a body that is no Telegram update refused with 400 and one log line."""
+once (SQLite and Redis), a body that is no Telegram update refused with 400 and one log line."""
 
 from __future__ import annotations
 
@@ -39,10 +39,16 @@ def help_update(update_id: int) -> dict[str, Any]:
 
 @pytest.fixture
 async def webhook_app(
-    telegram: FakeTelegram, binance: FakeBinance, make_settings: Callable[..., Settings]
+    outbox_backend: str | None,
+    telegram: FakeTelegram,
+    binance: FakeBinance,
+    make_settings: Callable[..., Settings],
 ) -> AsyncIterator[BotApp]:
+    """The bot in webhook mode on SQLite, or on Redis (where chats are taken in turn)."""
     settings = make_settings(
-        webhook_url="https://bot.example.org/telegram/webhook", webhook_secret=SECRET
+        webhook_url="https://bot.example.org/telegram/webhook",
+        webhook_secret=SECRET,
+        redis_url=outbox_backend,
     )
     async with running(settings) as app:
         yield app
