@@ -13,6 +13,7 @@ and its value, never a secret's value. This module imports nothing from ``utils.
 import difflib
 import math
 import os
+import re
 from collections.abc import Mapping
 from pathlib import Path, PurePath
 from typing import TYPE_CHECKING, Any, ClassVar, Final, Literal, Self, get_args
@@ -42,6 +43,7 @@ __all__ = (  # the bot's own models live in utils.config_bot and load on first u
 
 LOG_LEVELS: Final = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
 _REDIS_SCHEMES: Final = frozenset({"redis", "rediss", "unix", "redis+cluster", "rediss+cluster"})
+_EGRESS_ID: Final = re.compile(r"[A-Za-z0-9._-]{1,64}")
 
 
 class SettingsError(ValueError):
@@ -289,6 +291,11 @@ class BinanceConfig(EnvModel):
         default=None, gt=0, validation_alias="MIN_REQUEST_INTERVAL"
     )
     redis_retry_s: float = Field(default=5.0, gt=0)
+    # BINANCE_EGRESS_ID: the public IP this process reaches Binance from, by a name of your
+    # choice (Binance counts weight per IP). With REDIS_URL, processes with the same id share
+    # one weight budget and its 429/418 pauses; give each machine with its own IP its own id
+    # and each gets the full budget. Orders are counted per account: shared by every id.
+    egress_id: str = "default"
     cache_enabled: bool = True
     cache_max_entries: int = Field(default=10_000, ge=1)
     retry_attempts: int = Field(default=3, ge=0)
@@ -351,6 +358,16 @@ class BinanceConfig(EnvModel):
     @classmethod
     def _check_url(cls, value: str) -> str:
         return absolute_url(value)
+
+    @field_validator("egress_id")
+    @classmethod
+    def _check_egress_id(cls, value: str) -> str:
+        if not _EGRESS_ID.fullmatch(value):
+            raise ValueError(
+                "expected 1 to 64 letters, digits, '.', '_' or '-' naming the public IP (such "
+                "as eu-1 or 203.0.113.7); it becomes part of Redis key names"
+            )
+        return value
 
     @field_validator("retry_max_delay_s")
     @classmethod

@@ -82,8 +82,6 @@ if TYPE_CHECKING:
     from collections.abc import Callable, Sequence
     from decimal import Decimal
 
-    from redis.asyncio import Redis
-
     from utils.binance.binance_models import *  # noqa: F403 - the models of __all__
     from utils.binance.binance_ws_events import (
         AggTradeEvent,
@@ -104,6 +102,7 @@ if TYPE_CHECKING:
         TickerEvent,
         TradeEvent,
     )
+    from utils.redis_conn import RedisClient
 
 # All that handler/, analysis/, bot/, utils/alarms/ may use; utils.binance re-exports it.
 # fmt: off
@@ -150,7 +149,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints, StreamMethods):
         config: BinanceConfig | None = None,
         *,
         redis: RedisConfig | None = None,
-        redis_client: Redis | None = None,
+        redis_client: RedisClient | None = None,
     ) -> None:
         super().__init__()
         self.config = config = config if config is not None else BinanceConfig.from_env()
@@ -205,12 +204,10 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints, StreamMethods):
     async def __aenter__(self) -> Self:
         await self._transport.open()
         if self._redis is None and self._redis_url:
-            from redis.asyncio import BlockingConnectionPool, Redis  # noqa: PLC0415 - only with REDIS_URL
+            from utils.redis_conn import connect  # noqa: PLC0415 - redis only with REDIS_URL
 
-            pool = BlockingConnectionPool.from_url(
-                self._redis_url, max_connections=self.config.pool_size, timeout=5
-            )
-            self._redis = Redis.from_pool(pool)  # waits for a free connection, never fails
+            # A single Redis waits for a free connection rather than failing; or a cluster.
+            self._redis = connect(self._redis_url, max_connections=self.config.pool_size, wait_s=5)
         if self._redis is not None:
             self._pipeline.limiter = self._new_limiter(self._redis)
             self._cache = RedisCache(
@@ -369,7 +366,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints, StreamMethods):
             return lambda body: kline_ttl(params, orjson.loads(body), now_ms=now_ms)
         return endpoint_ttl(endpoint)
 
-    def _new_limiter(self, redis: Redis | None) -> WeightLimiter:
+    def _new_limiter(self, redis: RedisClient | None) -> WeightLimiter:
         config = self.config
         return WeightLimiter(
             LimiterConfig(
@@ -385,6 +382,7 @@ class BinanceClient(PublicEndpoints, PrivateEndpoints, StreamMethods):
             redis=redis,
             key_prefix=self._redis_prefix,
             account=self._account,
+            egress=config.egress_id,
             windows=DEFAULT_RATE_WINDOWS,
         )
 

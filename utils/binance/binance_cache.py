@@ -2,16 +2,25 @@
 the client calls.
 
 - ``MemoryCache``: bounded (LRU) and per-entry TTL; the default when ``REDIS_URL`` is unset.
-- ``RedisCache``: shared by every process on one Redis and key prefix. When Redis goes away
-  the cache is bypassed (one ``cache.down`` event), requests keep working, and the next call
-  after ``retry_after_s`` probes it (one ``cache.up`` event when it answers again).
+- ``RedisCache``: shared by every process on one Redis (or Redis Cluster) and key prefix. When
+  Redis goes away the cache is bypassed (one ``cache.down`` event), requests keep working, and
+  the next call after ``retry_after_s`` probes it (one ``cache.up`` event when it answers
+  again).
 - ``SingleFlight`` and ``get_or_fetch``: identical requests in flight together go upstream
   once, and a cache failure never fails a request.
 
 Values are the raw JSON body bytes exactly as Binance sent them (already orjson-readable),
-so nothing is re-encoded on the way in or out. Signed responses are never cached:
-``endpoint_ttl`` answers ``None`` for them whatever the table says. Closed klines never
-change, so ``kline_ttl`` keeps them for a day and an open one for a second.
+so nothing is re-encoded on the way in or out.
+
+On Redis Cluster: an entry is one string key, ``<prefix>:cache:<request>``, read with one
+``GET`` and written with one ``SET .. PX``; the cache runs no Lua script and no command that
+names two keys. So its keys share no hash tag on purpose: each entry hashes to its own slot
+and the entries (the busiest keys the bot has) spread over every master instead of piling on
+one. (``cache_key`` percent-encodes braces, so a request cannot make a hash tag either.)
+
+Signed responses are never cached: ``endpoint_ttl`` answers ``None`` for them whatever the
+table says. Closed klines never change, so ``kline_ttl`` keeps them for a day and an open one
+for a second.
 """
 
 from __future__ import annotations
@@ -31,9 +40,8 @@ from utils.binance.binance_types import BinanceEvent
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable, Mapping, Sequence
 
-    from redis.asyncio import Redis
-
     from utils.binance.binance_types import Endpoint
+    from utils.redis_conn import RedisClient
 from utils.logging_setup import get_logger
 
 __all__ = (
@@ -142,7 +150,7 @@ class RedisCache:
 
     def __init__(
         self,
-        redis: Redis,
+        redis: RedisClient,
         *,
         prefix: str,
         emit: Callable[[BinanceEvent], None],
@@ -151,14 +159,20 @@ class RedisCache:
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         # redis is imported only by a client that uses it (~80 ms and a few MiB otherwise).
+        from redis.exceptions import (  # noqa: PLC0415
+            ClusterError,
+            RedisClusterException,
+            RedisError,
+        )
         from redis.exceptions import ConnectionError as RedisConnectionError  # noqa: PLC0415
-        from redis.exceptions import RedisError  # noqa: PLC0415
         from redis.exceptions import TimeoutError as RedisTimeoutError  # noqa: PLC0415
 
         self._outage: tuple[type[BaseException], ...] = (
             RedisConnectionError,
             RedisTimeoutError,
             OSError,
+            ClusterError,  # CLUSTERDOWN: a slot without a master, until a failover ends
+            RedisClusterException,  # no node reachable, or none serves the slot
         )
         self._answered_error: type[BaseException] = RedisError
         self._redis = redis

@@ -19,8 +19,11 @@ They still hold back bookings in that window (Binance counted them there), but t
 assumed for the windows ahead, nor do they bring the full margin back.
 
 With Redis the ledger lives in Redis (``binance_ratelimit_redis``: one Lua script books
-atomically), so every process behind one IP shares one budget; without it, or while Redis is
-away, the same algorithm runs in process.
+atomically, on a single Redis or a Redis Cluster), so every process behind one IP shares one
+budget; without it, or while Redis is away, the same algorithm runs in process. ``egress``
+(``BINANCE_EGRESS_ID``) names the public IP a process sends from: processes with one id share
+the IP pools and their pauses, processes with different ids (machines with their own IPs) each
+have the full budget; the account's ORDERS windows and a -1015 pause are shared by all.
 
 ``RequestCap`` is the optional, self-imposed cap of the seed's settings
 (``MAX_REQUESTS_PER_SECOND``, ``LIMITER_RATE``/``LIMITER_PERIOD``, ``MIN_REQUEST_INTERVAL``): a
@@ -50,9 +53,8 @@ from utils.binance.binance_types import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping, Sequence
 
-    from redis.asyncio import Redis
-
     from utils.binance.binance_ratelimit_redis import RedisLedger
+    from utils.redis_conn import RedisClient
 
 __all__ = ("LimiterConfig", "RequestCap", "Ticket", "WeightLimiter")
 
@@ -174,9 +176,10 @@ class WeightLimiter:
         *,
         emit: Callable[[BinanceEvent], None],
         clock: Callable[[], float] = time.time,
-        redis: Redis | None = None,
+        redis: RedisClient | None = None,
         key_prefix: str = "tgbot",
         account: str = "default",
+        egress: str = "default",
         windows: Mapping[Market, Sequence[RateWindow]] | None = None,
     ) -> None:
         self._config = config
@@ -189,9 +192,11 @@ class WeightLimiter:
             from utils.binance.binance_ratelimit_redis import (  # noqa: PLC0415
                 REDIS_ERRORS,
                 RedisLedger,
+                ledger_root,
             )
 
-            self._ledger = RedisLedger(redis, prefix=f"{key_prefix}:rl", account=account)
+            root = ledger_root(key_prefix)
+            self._ledger = RedisLedger(redis, root=root, account=account, egress=egress)
             self._redis_errors = REDIS_ERRORS
         self._windows: dict[Market, tuple[_Window, ...]] = {}
         self._named: dict[str, _Window] = {}  # endpoints' own pools, by label
@@ -362,7 +367,7 @@ class WeightLimiter:
         rows = self._settle_rows(ticket, headers, succeeded=succeeded)
         if rows and self._ledger is not None:
             try:
-                await self._ledger.settle(rows)
+                await self._ledger.settle(rows, self._clock())
             except self._redis_errors as e:
                 self._redis_failed(e)
 
@@ -403,7 +408,8 @@ class WeightLimiter:
             self._set_pause(f"{market}:acct", until)
             self._paused[f"{market}:banned"] = until
         if self._ledger is not None and self._shared():  # other processes must stop too
-            scopes = (scope, f"{market}:acct") if banned else (scope,)
+            # A ban is this IP's: its orders stop, not those sent from other egress ids.
+            scopes = (scope, f"{market}:banned") if banned else (scope,)
             try:
                 await self._ledger.pause(scopes, until, seconds)
             except self._redis_errors as e:

@@ -15,6 +15,9 @@ from utils.config import BinanceConfig, RedisConfig
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
 
+    from tests.conftest import RedisServer
+    from tests.redis_cluster import LocalCluster
+
 API_KEY: Final = "vmPUZE6mv9SD5VNHk4HlWFsOr6aKE2zvsw0MuIgwCIPy6utIco14y7Ju91duEh8A"
 SECRET: Final = "NhqPtmdSJYdKjVHjA7PZj4Mge3R5YNiP1e3UZjInClVN65XAbvqqM6A7H5fATj0j"
 
@@ -46,6 +49,22 @@ def make_config(fake: FakeBinance, **overrides: Any) -> BinanceConfig:
 
 def no_redis() -> RedisConfig:
     return RedisConfig(url=None, _env_file=None)
+
+
+def redis_url_of(request: pytest.FixtureRequest) -> str:
+    """The Redis ``request.param`` names: "redis" (a fresh single server) or "cluster" (the
+    worker's 3-master Redis Cluster, emptied; its URL is ``redis+cluster://...``)."""
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return cluster.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return server.url
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def shared_redis(request: pytest.FixtureRequest) -> str:
+    """The URL of a single Redis, then of a Redis Cluster: a test runs on both."""
+    return redis_url_of(request)
 
 
 @pytest.fixture

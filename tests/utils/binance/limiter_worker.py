@@ -1,11 +1,17 @@
 """A separate OS process running a real client against the fake, sharing the limiter through
-Redis: ``python -m tests.utils.binance.limiter_worker URL REDIS_URL TASKS UNTIL MARGIN`` runs
-TASKS users calling until the epoch UNTIL. Prints one JSON line: calls done, errors by class."""
+Redis: ``python -m tests.utils.binance.limiter_worker URL REDIS_URL TASKS UNTIL MARGIN [EGRESS]``
+runs TASKS users calling until the epoch UNTIL, as ``BINANCE_EGRESS_ID=EGRESS`` (unset: the
+default id). Prints "ready" once it has learned the limits, then one JSON line: calls done,
+errors by class. With UNTIL ``-`` it waits after "ready" for a line on stdin that gives it, so
+that several workers start spending together however long each took to start.
+``start_worker``, ``go`` and ``result_of`` are the test's side."""
 
 from __future__ import annotations
 
 import asyncio
 import sys
+from pathlib import Path
+from typing import Any
 
 import orjson
 
@@ -14,8 +20,55 @@ from tests.utils.binance.workload import saturate
 from utils.binance import BinanceClient, BinanceError
 from utils.config import BinanceConfig, RedisConfig
 
+ROOT = Path(__file__).resolve().parents[3]
 
-async def main(url: str, redis_url: str, tasks: int, until: float, margin: float) -> None:
+
+async def start_worker(
+    url: str,
+    redis_url: str,
+    *,
+    tasks: int,
+    until: float | None,
+    margin: float,
+    egress: str | None = None,
+) -> asyncio.subprocess.Process:
+    """Start a worker and wait until it has learned the limits (and shared them): from then on
+    it spends until ``until``, or with None, once ``go`` has told it until when."""
+    process = await asyncio.create_subprocess_exec(
+        sys.executable,
+        "-m",
+        "tests.utils.binance.limiter_worker",
+        *(url, redis_url, str(tasks), "-" if until is None else str(until), str(margin)),
+        *(() if egress is None else (egress,)),
+        cwd=ROOT,
+        stdin=asyncio.subprocess.PIPE,
+        stdout=asyncio.subprocess.PIPE,
+        stderr=asyncio.subprocess.PIPE,
+    )
+    assert process.stdout is not None
+    ready = await asyncio.wait_for(process.stdout.readline(), timeout=30)
+    assert ready == b"ready\n", ready
+    return process
+
+
+def go(processes: list[asyncio.subprocess.Process], until: float) -> None:
+    """Let workers started with ``until=None`` spend until the epoch ``until``."""
+    for process in processes:
+        assert process.stdin is not None
+        process.stdin.write(f"{until}\n".encode())
+
+
+async def result_of(process: asyncio.subprocess.Process) -> dict[str, Any]:
+    """The worker's result line, once it has exited cleanly."""
+    out, err = await asyncio.wait_for(process.communicate(), timeout=60)
+    assert process.returncode == 0, err.decode()[-2000:]
+    result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
+    return result
+
+
+async def main(
+    url: str, redis_url: str, tasks: int, until: float | None, margin: float, egress: str | None
+) -> None:
     config = BinanceConfig(
         api_key=API_KEY,
         secret_key=SECRET,
@@ -24,6 +77,7 @@ async def main(url: str, redis_url: str, tasks: int, until: float, margin: float
         rate_limit_margin=margin,
         rate_limit_guard_ms=20,
         request_timeout=10,
+        **({} if egress is None else {"egress_id": egress}),
         _env_file=None,
     )
     redis = RedisConfig(url=redis_url, _env_file=None)
@@ -32,6 +86,9 @@ async def main(url: str, redis_url: str, tasks: int, until: float, margin: float
             await client.call("GET /api/v3/ping")  # learns the limits, shares them in Redis
             sys.stdout.write("ready\n")
             sys.stdout.flush()
+            if until is None:
+                line = await asyncio.to_thread(sys.stdin.readline)
+                until = float(line)
             done = await saturate(client, tasks=tasks, until=until)
         result = {"done": done, "error": None}
     except BinanceError as e:
@@ -41,4 +98,6 @@ async def main(url: str, redis_url: str, tasks: int, until: float, margin: float
 
 if __name__ == "__main__":
     url, redis_url, tasks, until, margin = sys.argv[1:6]
-    asyncio.run(main(url, redis_url, int(tasks), float(until), float(margin)))
+    egress = sys.argv[6] if len(sys.argv) > 6 else None
+    deadline = None if until == "-" else float(until)
+    asyncio.run(main(url, redis_url, int(tasks), deadline, float(margin), egress))

@@ -1,6 +1,6 @@
-"""The client's cache over HTTP: public answers are shared (through Redis between clients),
-identical concurrent calls go upstream once, signed answers never come from the cache, and a
-Redis outage costs nothing but the cache."""
+"""The client's cache over HTTP: public answers are shared (through Redis, or a Redis Cluster,
+between clients), identical concurrent calls go upstream once, signed answers never come from
+the cache, and a Redis outage costs nothing but the cache."""
 
 from __future__ import annotations
 
@@ -23,9 +23,9 @@ def cached_config(fake: FakeBinance) -> Any:
 
 
 async def test_two_clients_sharing_redis_share_cache_entries(
-    fake_binance: FakeBinance, redis_server: RedisServer
+    fake_binance: FakeBinance, shared_redis: str
 ) -> None:
-    redis = RedisConfig(url=redis_server.url, _env_file=None)
+    redis = RedisConfig(url=shared_redis, _env_file=None)
     async with (
         BinanceClient(config=cached_config(fake_binance), redis=redis) as first,
         BinanceClient(config=cached_config(fake_binance), redis=redis) as second,

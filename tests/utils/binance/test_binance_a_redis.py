@@ -1,19 +1,24 @@
 """One Redis client per process: a client handed in by the app is the one the limiter and the
-cache use, and it stays open when the Binance client closes (its owner closes it)."""
+cache use, and it stays open when the Binance client closes (its owner closes it). Without one,
+the client builds its own from ``REDIS_URL``: a single Redis, or a Redis Cluster."""
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, Final
 
 import redis.asyncio as aioredis
+from redis.asyncio.cluster import RedisCluster
 
-from tests.utils.binance.conftest import make_config
+from tests.utils.binance.conftest import EventLog, make_config
 from utils.binance import BinanceClient
 from utils.config import RedisConfig
+from utils.redis_conn import connect
 
 if TYPE_CHECKING:
     from tests.conftest import RedisServer
     from tests.fakes.fake_binance import FakeBinance
+
+_EVERY_MASTER: Final = {"target_nodes": RedisCluster.PRIMARIES}  # KEYS on a cluster: ask all
 
 
 async def test_an_apps_redis_client_is_used_by_limiter_and_cache_and_left_open(
@@ -41,14 +46,26 @@ async def test_an_apps_redis_client_is_used_by_limiter_and_cache_and_left_open(
 
 
 async def test_without_one_the_client_builds_and_closes_its_own(
-    fake_binance: FakeBinance, redis_server: RedisServer
+    fake_binance: FakeBinance, shared_redis: str, event_log: Any
 ) -> None:
-    settings = RedisConfig(url=redis_server.url, key_prefix="own", _env_file=None)
+    settings = RedisConfig(url=shared_redis, key_prefix="own", _env_file=None)
     config = make_config(fake_binance, cache_enabled=True)
     async with BinanceClient(config=config, redis=settings) as client:
+        log: EventLog = event_log(client)
         await client.get_symbol_price("BTCUSDT")
+        assert (await client.get_symbol_price("BTCUSDT"))["symbol"] == "BTCUSDT"
         own = client._redis
         assert own is not None
+        assert isinstance(own, RedisCluster) == shared_redis.startswith("redis+cluster://")
     assert client._redis is None  # closed and dropped with the client
-    async with aioredis.from_url(redis_server.url) as check:
-        assert await check.keys("own:cache:*")
+    assert log.kinds() == []  # neither the limiter nor the cache found Redis unreachable
+    assert fake_binance.count("GET /api/v3/ticker/price") == 1  # the second was a cache hit
+    check = connect(shared_redis, max_connections=2)
+    try:
+        keys = await check.keys(
+            "own:*", **_EVERY_MASTER if isinstance(check, RedisCluster) else {}
+        )
+    finally:
+        await check.aclose()
+    written = {k.decode().split(":")[1] for k in keys}
+    assert written == {"cache", "rl"}  # the cache and the limiter both wrote there

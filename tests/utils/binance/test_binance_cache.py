@@ -1,6 +1,6 @@
-"""The response cache: one contract run over the in-memory and the Redis backend, identical
-requests in flight going upstream once, and a Redis outage that requests never notice beyond
-one event each way."""
+"""The response cache: one contract run over the in-memory backend, a single Redis and a Redis
+Cluster, identical requests in flight going upstream once, and a Redis outage that requests
+never notice beyond one event each way."""
 
 from __future__ import annotations
 
@@ -9,9 +9,8 @@ import dataclasses
 from typing import TYPE_CHECKING, Final
 
 import pytest
-from redis.asyncio import Redis
 
-from tests.utils.binance.conftest import EventLog
+from tests.utils.binance.conftest import EventLog, redis_url_of
 from utils.binance.binance_cache import (
     MemoryCache,
     RedisCache,
@@ -22,12 +21,13 @@ from utils.binance.binance_cache import (
     kline_ttl,
 )
 from utils.binance.binance_constants import endpoint
+from utils.redis_conn import connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
 
-    from tests.conftest import RedisServer
     from utils.binance.binance_cache import Cache
+    from utils.redis_conn import RedisClient
 
 PREFIX: Final = "test"
 BODY: Final = b'{"symbol":"BTCUSDT","price":"65000.01000000"}'
@@ -54,15 +54,12 @@ class Clock:
 class Backend:
     cache: MemoryCache | RedisCache
     clock: Clock
-    redis: Redis | None = None  # the raw client, to look at what Redis holds
+    redis: RedisClient | None = None  # the raw client, to look at what Redis holds
 
 
-@pytest.fixture(params=["memory", "redis"])
+@pytest.fixture(params=["memory", "redis", "cluster"])
 def redis_url(request: pytest.FixtureRequest) -> str | None:
-    if request.param == "memory":
-        return None
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return server.url
+    return None if request.param == "memory" else redis_url_of(request)
 
 
 @pytest.fixture
@@ -73,7 +70,7 @@ async def backend(redis_url: str | None) -> AsyncIterator[Backend]:
         yield Backend(memory, clock)
         await memory.aclose()
         return
-    client = Redis.from_url(redis_url)
+    client = connect(redis_url, max_connections=8)
     try:
         yield Backend(
             RedisCache(client, prefix=PREFIX, emit=EventLog(), clock=clock), clock, client
@@ -134,7 +131,7 @@ class Upstream:
         return self.body
 
 
-# --- the contract, on both backends --------------------------------------------------------
+# --- the contract, on every backend --------------------------------------------------------
 async def test_a_stored_body_comes_back_byte_for_byte(backend: Backend) -> None:
     await backend.cache.set(PRICE_KEY, BODY, 1.0)
     assert await backend.cache.get(PRICE_KEY) == BODY
@@ -210,107 +207,6 @@ async def test_memory_cache_drops_an_expired_entry_when_it_is_read() -> None:
 def test_memory_cache_refuses_a_bound_below_one() -> None:
     with pytest.raises(ValueError, match="max_entries"):
         MemoryCache(max_entries=0)
-
-
-# --- Redis backend -------------------------------------------------------------------------
-async def test_caches_with_different_prefixes_do_not_see_each_others_entries(
-    redis_server: RedisServer,
-) -> None:
-    client = Redis.from_url(redis_server.url)
-    try:
-        ours = RedisCache(client, prefix="bot-a", emit=EventLog())
-        theirs = RedisCache(client, prefix="bot-b", emit=EventLog())
-        await ours.set(PRICE_KEY, BODY, 60)
-        assert await theirs.get(PRICE_KEY) is None
-        assert await client.get(f"bot-a:cache:{PRICE_KEY}") == BODY
-    finally:
-        await client.aclose()
-
-
-async def test_two_clients_on_one_redis_and_prefix_share_entries(
-    redis_server: RedisServer,
-) -> None:
-    first, second = Redis.from_url(redis_server.url), Redis.from_url(redis_server.url)
-    try:
-        writer = RedisCache(first, prefix=PREFIX, emit=EventLog())
-        reader = RedisCache(second, prefix=PREFIX, emit=EventLog())
-        await writer.set(PRICE_KEY, BODY, 60)
-        assert await reader.get(PRICE_KEY) == BODY
-    finally:
-        await first.aclose()
-        await second.aclose()
-
-
-async def test_a_redis_outage_bypasses_the_cache_with_one_event_and_heals_by_itself(
-    redis_server: RedisServer,
-) -> None:
-    clock, log = Clock(), EventLog()
-    client = Redis.from_url(redis_server.url)
-    cache = RedisCache(client, prefix=PREFIX, emit=log, retry_after_s=5.0, clock=clock)
-    try:
-        await cache.set(PRICE_KEY, BODY, 60)
-        await redis_server.stop()
-        assert await asyncio.gather(*(cache.get(PRICE_KEY) for _ in range(10))) == [None] * 10
-        await cache.set(PRICE_KEY, BODY, 60)  # skipped, not raised
-        clock.advance(5.0)
-        assert await cache.get(PRICE_KEY) is None  # the probe fails: still down, no new event
-        assert (log.kinds(), cache.available) == (["cache.down"], False)
-        down = log.events[0]
-        assert str(down.data["error"]) in down.message
-
-        await redis_server.start()  # empty again; write behind the cache's back
-        await client.set(f"{PREFIX}:cache:{PRICE_KEY}", BODY, px=60_000)
-        assert await cache.get(PRICE_KEY) is None  # bypassed until retry_after_s has passed
-        clock.advance(5.0)
-        assert await cache.get(PRICE_KEY) == BODY  # the probe succeeds
-        await cache.set("other", b"[]", 60)
-        assert await cache.get("other") == b"[]"
-        assert log.kinds() == ["cache.down", "cache.up"]
-        assert cache.available
-        assert cache.stats()["errors"] >= 2
-    finally:
-        await client.aclose()
-
-
-async def test_a_redis_that_never_answers_costs_one_short_timeout() -> None:
-    hung_up = asyncio.Event()
-
-    async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        await reader.read()  # swallow commands until the client leaves
-        writer.close()
-        hung_up.set()
-
-    server = await asyncio.start_server(silent, "127.0.0.1", 0)
-    port = server.sockets[0].getsockname()[1]
-    client, log = Redis(host="127.0.0.1", port=port), EventLog()
-    cache = RedisCache(client, prefix=PREFIX, emit=log, op_timeout_s=0.05)
-    try:
-        async with asyncio.timeout(WAIT_S):
-            assert await cache.get(PRICE_KEY) is None
-            assert await cache.get(PRICE_KEY) is None  # bypassed: no second wait
-    finally:
-        await client.aclose()
-        async with asyncio.timeout(WAIT_S):
-            await hung_up.wait()
-        server.close()
-        await server.wait_closed()
-    assert log.kinds() == ["cache.down"]
-    assert "TimeoutError" in log.events[0].message
-
-
-async def test_an_entry_redis_cannot_read_is_a_miss_not_an_outage(
-    redis_server: RedisServer,
-) -> None:
-    client, log = Redis.from_url(redis_server.url), EventLog()
-    cache = RedisCache(client, prefix=PREFIX, emit=log)
-    try:
-        await client.hset(f"{PREFIX}:cache:{PRICE_KEY}", "not", "a string")
-        assert await cache.get(PRICE_KEY) is None
-    finally:
-        await client.aclose()
-    assert cache.stats() == {"hits": 0, "misses": 1, "errors": 1}
-    assert cache.available
-    assert log.events == []
 
 
 # --- single flight and get_or_fetch --------------------------------------------------------

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import math
-import sys
 import time
-from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import aiohttp
@@ -20,7 +18,16 @@ import redis.asyncio as aioredis
 
 from tests.fakes.fake_binance import FakeBinance
 from tests.fakes.fake_limits import IN_FLIGHT_GRACE_S
-from tests.utils.binance.conftest import API_KEY, SECRET, EventLog, make_config, no_redis, windows
+from tests.utils.binance.conftest import (
+    API_KEY,
+    SECRET,
+    EventLog,
+    make_config,
+    no_redis,
+    redis_url_of,
+    windows,
+)
+from tests.utils.binance.limiter_worker import result_of, start_worker
 from tests.utils.binance.workload import saturate
 from utils.binance import BinanceClient, Market
 from utils.binance.binance_types import PoolKind, RateWindow
@@ -34,7 +41,6 @@ if TYPE_CHECKING:
 LIMIT = 800  # weight per 1 s window: the real 6000/min, scaled so a test takes seconds
 RUN_S = 4.0  # users keep calling this long; every window opened before that had demand
 MARGIN = 0.02  # the default 5 % would cap use at exactly 95 %: leave room for fragments
-ROOT = Path(__file__).resolve().parents[3]
 
 
 @pytest.fixture
@@ -45,12 +51,11 @@ async def scaled_fake() -> AsyncIterator[FakeBinance]:
         yield fake
 
 
-@pytest.fixture(params=["in-process", "redis"])
+@pytest.fixture(params=["in-process", "redis", "cluster"])
 def backend(request: pytest.FixtureRequest) -> RedisConfig:
     if request.param == "in-process":
         return no_redis()
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return RedisConfig(url=server.url, _env_file=None)
+    return RedisConfig(url=redis_url_of(request), _env_file=None)
 
 
 def full_windows(fake: FakeBinance, until: float) -> dict[int, int]:
@@ -105,40 +110,19 @@ async def test_a_neighbour_seen_in_the_headers_brings_the_full_margin_back(
 
 
 async def test_two_processes_share_one_budget_through_redis(
-    scaled_fake: FakeBinance, redis_server: RedisServer
+    scaled_fake: FakeBinance, shared_redis: str
 ) -> None:
     until = time.time() + RUN_S + 2.0  # the workers need a moment to start
 
-    async def start_worker() -> asyncio.subprocess.Process:
-        process = await asyncio.create_subprocess_exec(
-            sys.executable,
-            "-m",
-            "tests.utils.binance.limiter_worker",
-            scaled_fake.url,
-            redis_server.url,
-            "100",
-            str(until),
-            str(MARGIN),
-            cwd=ROOT,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
+    async def start() -> asyncio.subprocess.Process:
+        return await start_worker(
+            scaled_fake.url, shared_redis, tasks=100, until=until, margin=MARGIN
         )
-        assert process.stdout is not None
-        # "ready": it learned the limits (and published them in Redis) and is spending
-        ready = await asyncio.wait_for(process.stdout.readline(), timeout=30)
-        assert ready == b"ready\n", ready
-        return process
-
-    async def result_of(process: asyncio.subprocess.Process) -> dict[str, Any]:
-        out, err = await asyncio.wait_for(process.communicate(), timeout=60)
-        assert process.returncode == 0, err.decode()[-2000:]
-        result: dict[str, Any] = orjson.loads(out.splitlines()[-1])
-        return result
 
     # The second process starts while the first is spending: its own first call (exchangeInfo)
     # must be booked in the windows the first one learned and shared, not come as a surprise.
-    first_process = await start_worker()
-    second_process = await start_worker()
+    first_process = await start()
+    second_process = await start()
     first, second = await asyncio.gather(result_of(first_process), result_of(second_process))
     assert first["error"] is None, first
     assert second["error"] is None, second
