@@ -40,6 +40,7 @@ from pydantic import ValidationError
 from redis.exceptions import RedisError
 
 from bot.intake import Taken
+from utils.redis_conn import STORE_UNAVAILABLE
 
 if TYPE_CHECKING:
     from collections.abc import Awaitable, Callable
@@ -57,6 +58,9 @@ MAX_HANDLING: Final = 256
 _STORE_ERRORS: Final = (RedisError, sqlite3.Error, OSError)
 _BACKOFF_MIN_S: Final = 1.0  # after a failed getUpdates, as aiogram's polling: x1.3 up to 5 s
 _BACKOFF_MAX_S: Final = 5.0
+#: How long an update whose handler met a store briefly away is tried again (a failover
+#: takes seconds) before it is answered as any error.
+STORE_RETRY_S: Final = 30.0
 _log = structlog.get_logger(__name__)
 _T = TypeVar("_T")
 
@@ -287,7 +291,9 @@ class Receiver:
                     if self._closed:  # stopping: the rest is left to another process
                         await self._retrying(partial(turns.hand_over, chat))
                         break
-                    await self._handle_stored(stored)
+                    if not await self._handle_stored(stored):  # closed while Redis was away
+                        await self._retrying(partial(turns.hand_over, chat))
+                        break
                     go_on = not self._closed
                     done = partial(turns.done_in_chat, stored.update_id, chat, take_next=go_on)
                     stored = await self._retrying(done)
@@ -309,13 +315,13 @@ class Receiver:
                     return None
                 await asyncio.sleep(self._lease_s / 3)
 
-    async def _handle_stored(self, stored: StoredUpdate) -> None:
+    async def _handle_stored(self, stored: StoredUpdate) -> bool:
         try:
             update = Update.model_validate_json(stored.raw, context={"bot": self._bot})
         except ValidationError as e:
             _log.warning("intake_unreadable", update_id=stored.update_id, error=str(e))
-            return
-        await self._feed(update)
+            return True
+        return await self._feed(update)
 
     def _track(self, task: asyncio.Task[None]) -> None:
         self._tasks.add(task)
@@ -346,20 +352,41 @@ class Receiver:
     async def _handle(self, update: Update, previous: asyncio.Task[None] | None) -> None:
         if previous is not None:
             await asyncio.wait({previous})  # its outcome is its own
-        await self._feed(update)
+        if not await self._feed(update):
+            return  # still stored: the next process handles it
         try:
             await self._intake.done(update.update_id)
         except _STORE_ERRORS as e:
             # Still stored: the next process handles it again (a duplicate answer).
             _log.error("intake_done_failed", update_id=update.update_id, error=repr(e))
 
-    async def _feed(self, update: Update) -> None:
-        try:
-            result = await self._dispatcher.feed_update(self._bot, update)
-            if isinstance(result, TelegramMethod):
-                await self._dispatcher.silent_call_request(bot=self._bot, result=result)
-        except Exception as e:  # noqa: BLE001 - past the error router: log it, the update is done
-            _log.error("update_failed", update_id=update.update_id, error=repr(e), exc_info=e)
+    async def _feed(self, update: Update) -> bool:
+        """Handle the update. A store briefly away (``STORE_UNAVAILABLE``: Redis restarting,
+        a cluster failover) makes it try again, backing off, for ``STORE_RETRY_S``; the last
+        try answers as any error would. False when the receiver closed meanwhile: the update
+        stays stored for the next process."""
+        loop = asyncio.get_running_loop()
+        give_up_at = loop.time() + STORE_RETRY_S
+        delay = _BACKOFF_MIN_S / 4
+        while True:
+            retry = loop.time() < give_up_at
+            try:
+                result = await self._dispatcher.feed_update(self._bot, update, store_retry=retry)
+                if isinstance(result, TelegramMethod):
+                    await self._dispatcher.silent_call_request(bot=self._bot, result=result)
+            except STORE_UNAVAILABLE as e:
+                if self._closed:
+                    _log.warning("update_left_stored", update_id=update.update_id, error=repr(e))
+                    return False
+                _log.warning(
+                    "update_retry", update_id=update.update_id, retry_in_s=round(delay, 2)
+                )
+                await asyncio.sleep(delay)
+                delay = min(_BACKOFF_MAX_S, delay * 2)
+                continue
+            except Exception as e:  # noqa: BLE001 - past the error router: log it, it is done
+                _log.error("update_failed", update_id=update.update_id, error=repr(e), exc_info=e)
+            return True
 
 
 def _why(error: Exception) -> str:

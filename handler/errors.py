@@ -1,5 +1,9 @@
 """Errors as users read them: a ``BinanceError`` becomes one specific sentence, anything else
-is logged with the update id and answered with a short apology. Never a stack trace."""
+is logged with the update id and answered with a short apology. Never a stack trace.
+
+A store that is briefly away (Redis restarting, a cluster failover: ``STORE_UNAVAILABLE``) is
+no error to apologise for: while the receiver says it will try the update again
+(``store_retry=True``), the error goes back to it, and the user gets the answer a moment later."""
 
 from __future__ import annotations
 
@@ -20,6 +24,7 @@ from utils.binance.binance_a import (
     BinanceRateLimitError,
     BinanceTransportError,
 )
+from utils.redis_conn import STORE_UNAVAILABLE
 from utils.text import escape
 
 if TYPE_CHECKING:
@@ -90,8 +95,21 @@ async def on_error(event: ErrorEvent) -> None:
         )
 
 
+async def on_store_unavailable(event: ErrorEvent, store_retry: bool = False) -> None:
+    """Back to the receiver, which tries the update again; on its last try, as any error."""
+    if store_retry:
+        _log.warning(
+            "handler_store_unavailable",
+            update_id=event.update.update_id,
+            error=repr(event.exception),
+        )
+        raise event.exception
+    await on_error(event)
+
+
 def get_router() -> Router:
     router = Router(name="errors")
     router.errors.register(on_binance_error, ExceptionTypeFilter(BinanceError))
+    router.errors.register(on_store_unavailable, ExceptionTypeFilter(*STORE_UNAVAILABLE))
     router.errors.register(on_error)
     return router

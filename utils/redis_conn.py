@@ -27,13 +27,21 @@ from urllib.parse import unquote, urlsplit
 
 from redis.asyncio import BlockingConnectionPool, Redis
 from redis.asyncio.cluster import ClusterNode, ClusterPipeline, RedisCluster
-from redis.exceptions import MaxConnectionsError, RedisError
+from redis.exceptions import (
+    ClusterDownError,
+    MaxConnectionsError,
+    RedisError,
+    TryAgainError,
+)
+from redis.exceptions import ConnectionError as RedisConnectionError
+from redis.exceptions import TimeoutError as RedisTimeoutError
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Sequence
 
 __all__ = (
     "CLUSTER_SCHEMES",
+    "STORE_UNAVAILABLE",
     "RedisClient",
     "ReplicationTimeoutError",
     "cluster_nodes",
@@ -55,6 +63,19 @@ _ROLE_CACHE_MAX: Final = 256
 class ReplicationTimeoutError(RedisError):
     """The node has replicas, but none acknowledged a write in time: it is on the master
     only, and a failover now would lose it."""
+
+
+#: What a Redis that is briefly away looks like (a restart, a failover while a replica is
+#: promoted, a node out of connections, our own deadline): work that met one of these is worth
+#: trying again in a moment, not worth an apology.
+STORE_UNAVAILABLE: Final = (
+    RedisConnectionError,  # refused, reset, loading, no free connection
+    RedisTimeoutError,
+    ClusterDownError,  # a slot without a master until its replica is promoted
+    TryAgainError,
+    ReplicationTimeoutError,
+    TimeoutError,  # a store's own deadline (asyncio.timeout)
+)
 
 
 def is_cluster_url(url: str) -> bool:

@@ -145,6 +145,8 @@ class FakeBinance(LocalServer):
         self._waiters: list[tuple[int, str | None, asyncio.Future[None]]] = []
         self._knobs: list[_Knob] = []
         self._holds: list[tuple[str | None, float]] = []
+        #: Set when a request arrives and starts waiting out a ``hold_until``.
+        self.hold_reached = asyncio.Event()
         self._closed = asyncio.Event()
         self.url = ""
 
@@ -351,6 +353,7 @@ class FakeBinance(LocalServer):
             return None
         self._holds.remove(hold)
         received = self.now()
+        self.hold_reached.set()
         with contextlib.suppress(TimeoutError):
             async with asyncio.timeout(hold[1] - received):
                 await self._closed.wait()
