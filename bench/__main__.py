@@ -17,6 +17,8 @@ from bench.chart import ChartPlan, chart_rows
 from bench.fanout import FanoutPlan, fanout_rows
 from bench.overhead import MAX_CALLS, OverheadPlan, overhead_rows
 from bench.report import machine, render, write_results
+from bench.scale import TASKS as SCALE_TASKS
+from bench.scale import ScalePlan, scale_rows
 from bench.shared_ip import PROCESSES, SharedPlan, shared_ip_rows
 from bench.startup import StartupPlan, startup_rows
 from bench.ta import TaPlan, ta_rows
@@ -38,6 +40,7 @@ ROW_SETS = (
     "alarms",
     "ta",
     "chart",
+    "scale",
 )
 
 
@@ -88,6 +91,7 @@ def main(argv: Sequence[str] | None = None) -> None:
             answers=5 if quick else 20,
             renders=200 if quick else 1000,
         ),
+        scale=ScalePlan(repeats=repeats, calls=500 if quick else 2000),
     )
     if args.only in (None, "overhead") and plans.overhead.total_calls > MAX_CALLS:
         parser.error(
@@ -120,10 +124,11 @@ class _Plans:
         alarms: AlarmPlan,
         ta: TaPlan,
         chart: ChartPlan,
+        scale: ScalePlan,
     ) -> None:
         self.overhead, self.budget, self.shared = overhead, budget, shared
         self.cache, self.fanout, self.startup, self.ws = cache, fanout, startup, ws
-        self.alarms, self.ta, self.chart = alarms, ta, chart
+        self.alarms, self.ta, self.chart, self.scale = alarms, ta, chart, scale
 
     def describe(self, only: str | None) -> str:
         o, b, s = self.overhead, self.budget, self.shared
@@ -146,6 +151,8 @@ class _Plans:
             "ta": f"ta: {self.ta.symbols} /ta read-outs at once, klines cached",
             "chart": f"chart: {self.chart.renders_timed} renders per size, "
             f"{self.chart.answers} cached answers, {self.chart.renders:,} renders for memory",
+            "scale": f"scale: {self.scale.calls:,} limiter bookings and outbox puts per "
+            f"measure, one at a time and over {SCALE_TASKS} tasks",
         }
         return "; ".join(text for name, text in parts.items() if only in (None, name))
 
@@ -207,6 +214,12 @@ class _Plans:
                 "the renders); ratio: ours over plain mplfinance on the same candles; answers "
                 "are over the bot and the fakes in one process.",
             ],
+            "scale": [
+                "Scale: in one process, the product's limiter (Redis ledger) and Redis outbox on "
+                "a fresh single Redis, a fresh 3-master Redis Cluster and a fresh 3+3 cluster "
+                "with replicas (each put WAITs for one replica); all on this machine's loopback, "
+                "so network latency is not in the numbers. Ratio: over one Redis, same run.",
+            ],
         }
         lines = ["Min / Median / Max are over repeats; each repeat is a fresh client process."]
         for name, texts in notes.items():
@@ -227,6 +240,7 @@ async def _run(only: str | None, plans: _Plans) -> list[Row]:
         ("alarms", lambda: alarm_rows(plans.alarms, _log)),
         ("ta", lambda: ta_rows(plans.ta, _log)),
         ("chart", lambda: chart_rows(plans.chart, _log)),
+        ("scale", lambda: scale_rows(plans.scale, _log)),
     )
     rows: list[Row] = []
     for name, step in steps:

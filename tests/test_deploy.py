@@ -56,4 +56,4 @@ def test_the_load_balancer_forwards_to_the_workers_port() -> None:
     assert target.group(1) == "worker"
     dockerfile = (ROOT / "Dockerfile").read_text()
     assert f"TELEGRAM_HTTP_PORT={target.group(2)}" in dockerfile
-    assert "proxy_next_upstream error timeout http_503" in conf  # a stopping worker's 503
+    assert "proxy_next_upstream error timeout http_503 non_idempotent" in conf  # POSTs too
