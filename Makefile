@@ -36,9 +36,9 @@ redis:
 		exit 1; \
 	fi
 
-# Three workers on two cores: most tests wait on sockets and child processes, not the CPU.
+# Four workers on two cores: most tests wait on sockets, child processes and Redis, not the CPU.
 # `make test PYTEST_ARGS=` runs them one after another.
-PYTEST_ARGS ?= -n 3
+PYTEST_ARGS ?= -n 4
 
 test: venv locales redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

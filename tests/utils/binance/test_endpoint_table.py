@@ -95,6 +95,8 @@ def regenerated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[tuple[Any,
     yield process, out
     process.kill()
     process.wait()
+    if process.stderr is not None:  # unread when this worker ran no test that reads it
+        process.stderr.close()
 
 
 @pytest.fixture(scope="module")
