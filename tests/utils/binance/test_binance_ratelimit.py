@@ -27,7 +27,7 @@ from tests.utils.binance.conftest import (
     redis_url_of,
     windows,
 )
-from tests.utils.binance.limiter_worker import result_of, start_worker
+from tests.utils.binance.limiter_worker import go, result_of, start_worker
 from tests.utils.binance.workload import saturate
 from utils.binance import BinanceClient, Market
 from utils.binance.binance_types import PoolKind, RateWindow
@@ -40,6 +40,7 @@ if TYPE_CHECKING:
 
 LIMIT = 800  # weight per 1 s window: the real 6000/min, scaled so a test takes seconds
 RUN_S = 4.0  # users keep calling this long; every window opened before that had demand
+SECOND_START_S = 5.0  # how long a second worker process may take to start, under load
 MARGIN = 0.02  # the default 5 % would cap use at exactly 95 %: leave room for fragments
 
 
@@ -112,17 +113,18 @@ async def test_a_neighbour_seen_in_the_headers_brings_the_full_margin_back(
 async def test_two_processes_share_one_budget_through_redis(
     scaled_fake: FakeBinance, shared_redis: str
 ) -> None:
-    until = time.time() + RUN_S + 2.0  # the workers need a moment to start
-
-    async def start() -> asyncio.subprocess.Process:
-        return await start_worker(
-            scaled_fake.url, shared_redis, tasks=100, until=until, margin=MARGIN
-        )
-
     # The second process starts while the first is spending: its own first call (exchangeInfo)
     # must be booked in the windows the first one learned and shared, not come as a surprise.
-    first_process = await start()
-    second_process = await start()
+    # The run's end is set once the first is ready, leaving the second time to start on a
+    # loaded machine (four test workers on two cores: a start-up can take seconds).
+    first_process = await start_worker(
+        scaled_fake.url, shared_redis, tasks=100, until=None, margin=MARGIN
+    )
+    until = time.time() + RUN_S + SECOND_START_S
+    go([first_process], until)
+    second_process = await start_worker(
+        scaled_fake.url, shared_redis, tasks=100, until=until, margin=MARGIN
+    )
     first, second = await asyncio.gather(result_of(first_process), result_of(second_process))
     assert first["error"] is None, first
     assert second["error"] is None, second
