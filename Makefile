@@ -36,9 +36,10 @@ redis:
 		exit 1; \
 	fi
 
-# Four workers on two cores: most tests wait on sockets, child processes and Redis, not the CPU.
+# Four workers on two cores: most tests wait on sockets, child processes and Redis, not the CPU;
+# work stealing keeps the long process tests from ending up in one worker's tail.
 # `make test PYTEST_ARGS=` runs them one after another.
-PYTEST_ARGS ?= -n 4
+PYTEST_ARGS ?= -n 4 --dist worksteal
 
 test: venv locales redis
 	$(BIN)/python -m pytest $(PYTEST_ARGS)

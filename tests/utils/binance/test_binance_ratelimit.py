@@ -27,7 +27,7 @@ from tests.utils.binance.conftest import (
     redis_url_of,
     windows,
 )
-from tests.utils.binance.limiter_worker import go, result_of, start_worker
+from tests.utils.binance.limiter_worker import early_in_a_window, go, result_of, start_worker
 from tests.utils.binance.workload import saturate
 from utils.binance import BinanceClient, Market
 from utils.binance.binance_types import PoolKind, RateWindow
@@ -117,14 +117,18 @@ async def test_two_processes_share_one_budget_through_redis(
     # must be booked in the windows the first one learned and shared, not come as a surprise.
     # The run's end is set once the first is ready, leaving the second time to start on a
     # loaded machine (four test workers on two cores: a start-up can take seconds).
+    # Each starts spending early in a window (see early_in_a_window).
     first_process = await start_worker(
         scaled_fake.url, shared_redis, tasks=100, until=None, margin=MARGIN
     )
+    await early_in_a_window()
     until = time.time() + RUN_S + SECOND_START_S
     go([first_process], until)
     second_process = await start_worker(
-        scaled_fake.url, shared_redis, tasks=100, until=until, margin=MARGIN
+        scaled_fake.url, shared_redis, tasks=100, until=None, margin=MARGIN
     )
+    await early_in_a_window()
+    go([second_process], until)
     first, second = await asyncio.gather(result_of(first_process), result_of(second_process))
     assert first["error"] is None, first
     assert second["error"] is None, second

@@ -17,7 +17,7 @@ import pytest
 
 from tests.fakes.fake_binance import FakeBinance
 from tests.utils.binance.conftest import API_KEY, SECRET, make_config, windows
-from tests.utils.binance.limiter_worker import go, result_of, start_worker
+from tests.utils.binance.limiter_worker import early_in_a_window, go, result_of, start_worker
 from utils.binance import BinanceClient, Market, OrderSide
 from utils.binance.binance_types import PoolKind, RateWindow
 from utils.config import BinanceConfig, BinanceConfigError, RedisConfig
@@ -62,10 +62,7 @@ async def run_workers(
         )
         for fake, egress in zip(fakes, egress_ids, strict=True)
     ]
-    # Start early in a window: a burst of a hundred fresh calls booked in a window's last
-    # tenths of a second may reach a loaded fake only in the next one, which then holds more
-    # than the limiter booked there (a 429 the limiter could not foresee).
-    await asyncio.sleep(math.floor(time.time()) + 1.1 - time.time())
+    await early_in_a_window()
     start = time.time()
     go(processes, start + RUN_S)
     for result in await asyncio.gather(*(result_of(p) for p in processes)):
