@@ -17,10 +17,12 @@ from typing import TYPE_CHECKING, Any, Final, Literal
 import pytest
 import structlog
 from hypothesis import settings
+from redis.asyncio import Redis
 
 from tests.redis_cluster import LocalCluster
 from utils.config import LoggingConfig
 from utils.logging_setup import configure_logging
+from utils.redis_conn import RedisClient, connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable, Iterator
@@ -161,6 +163,31 @@ def redis_cluster_replicas(tmp_path: Path) -> Iterator[LocalCluster]:
         yield cluster
     finally:
         cluster.stop()
+
+
+@pytest.fixture(params=["redis", "cluster"])
+def redis_target(request: pytest.FixtureRequest) -> tuple[str, str]:
+    """("redis" or "cluster", its URL): a store's Redis-only tests run on both."""
+    if request.param == "cluster":
+        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
+        return "cluster", cluster.url
+    server: RedisServer = request.getfixturevalue("redis_server")
+    return "redis", server.url
+
+
+@pytest.fixture
+async def redis_client(redis_target: tuple[str, str]) -> AsyncIterator[RedisClient]:
+    """A client of a single Redis (decoding replies: str replies work too) or of a cluster."""
+    kind, url = redis_target
+    client: RedisClient = (
+        connect(url, max_connections=8)
+        if kind == "cluster"
+        else Redis.from_url(url, decode_responses=True)
+    )
+    try:
+        yield client
+    finally:
+        await client.aclose()
 
 
 @pytest.fixture(autouse=True)

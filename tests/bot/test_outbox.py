@@ -29,7 +29,6 @@ from bot.outbox import (
     SqliteOutbox,
     new_job_id,
 )
-from utils.redis_conn import connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Awaitable, Callable
@@ -528,30 +527,6 @@ async def test_a_put_while_redis_is_down_raises_instead_of_losing_the_job(
         await redis_server.start()  # empty: this server keeps nothing on disk
         assert await outbox.put(job(2))
         assert ids(await outbox.pending()) == ["job-2"]
-
-
-@pytest.fixture(params=["redis", "cluster"])
-def redis_target(request: pytest.FixtureRequest) -> tuple[str, str]:
-    if request.param == "cluster":
-        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-        return "cluster", cluster.url
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return "redis", server.url
-
-
-@pytest.fixture
-async def redis_client(redis_target: tuple[str, str]) -> AsyncIterator[RedisClient]:
-    """A client of a single Redis (decoding replies: str replies work too) or of a cluster."""
-    kind, url = redis_target
-    client: RedisClient = (
-        connect(url, max_connections=8)
-        if kind == "cluster"
-        else Redis.from_url(url, decode_responses=True)
-    )
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def all_keys(client: RedisClient) -> list[str]:

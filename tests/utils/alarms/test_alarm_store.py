@@ -15,7 +15,6 @@ from decimal import Decimal
 from typing import TYPE_CHECKING, Final
 
 import pytest
-from redis.asyncio import Redis
 from redis.asyncio.cluster import RedisCluster
 from redis.exceptions import RedisError
 
@@ -32,7 +31,6 @@ from utils.alarms.alarm_store import (
     RedisAlarmStore,
     SqliteAlarmStore,
 )
-from utils.redis_conn import connect
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator
@@ -577,30 +575,6 @@ async def test_a_redis_restart_mid_run_loses_nothing_acknowledged(
         ids = [a.id for a in acked]
         assert ids == sorted(ids)
         assert set(ids) <= set(await armed_ids(store))
-
-
-@pytest.fixture(params=["redis", "cluster"])
-def redis_target(request: pytest.FixtureRequest) -> tuple[str, str]:
-    if request.param == "cluster":
-        cluster: LocalCluster = request.getfixturevalue("redis_cluster")
-        return "cluster", cluster.url
-    server: RedisServer = request.getfixturevalue("redis_server")
-    return "redis", server.url
-
-
-@pytest.fixture
-async def redis_client(redis_target: tuple[str, str]) -> AsyncIterator[RedisClient]:
-    """A client of a single Redis (decoding replies: str replies work too) or of a cluster."""
-    kind, url = redis_target
-    client: RedisClient = (
-        connect(url, max_connections=8)
-        if kind == "cluster"
-        else Redis.from_url(url, decode_responses=True)
-    )
-    try:
-        yield client
-    finally:
-        await client.aclose()
 
 
 async def all_keys(client: RedisClient) -> list[str]:
